@@ -74,6 +74,7 @@ class EntryView:
     upstream_remote_ip: str = ""
     upstream_remote_port: int = 0
     upstream_local_ip: str = ""
+    upstream_local_port: int = 0
     upstream_cluster: str = ""
     route_name: str = ""
     response_flags: str = ""  # "UH,NR"; "" when none
@@ -156,7 +157,8 @@ def _fill_common(view: EntryView, common: Any) -> None:
     view.downstream_local_ip, view.downstream_local_port = sa.address, sa.port_value
     sa = common.upstream_remote_address.socket_address
     view.upstream_remote_ip, view.upstream_remote_port = sa.address, sa.port_value
-    view.upstream_local_ip = common.upstream_local_address.socket_address.address
+    sa = common.upstream_local_address.socket_address
+    view.upstream_local_ip, view.upstream_local_port = sa.address, sa.port_value
     view.upstream_cluster = common.upstream_cluster
     view.route_name = common.route_name
     if common.HasField("response_flags"):

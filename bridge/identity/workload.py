@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 
 
-class IdentitySource(str, Enum):
+class IdentitySource(StrEnum):
     """Where an identity came from; tells a user how much to trust it."""
 
     NODE = "node"  # the reporting proxy's own node metadata

@@ -1,0 +1,92 @@
+"""The typed shape of a whole config file: what the loader returns and the runtime reads once."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any, Literal, get_args
+
+Signal = Literal["traces", "metrics", "logs"]
+SIGNALS: tuple[Signal, ...] = get_args(Signal)
+
+# The Collector's rules: a type is an identifier; a name is anything without spaces after the `/`.
+_TYPE = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,62}")
+_NAME = re.compile(r"[^\s/][^\s]*")
+
+
+@dataclass(frozen=True, order=True)
+class ComponentID:
+    """`type[/name]`: `otlp`, `otlp/tempo`. Also names pipelines, whose type is the signal."""
+
+    type: str
+    name: str = ""
+
+    def __str__(self) -> str:
+        return f"{self.type}/{self.name}" if self.name else self.type
+
+    @classmethod
+    def parse(cls, text: str) -> ComponentID:
+        """Split `type/name`; raise ValueError saying what a valid id looks like."""
+        type_, slash, name = text.partition("/")
+        if not _TYPE.fullmatch(type_):
+            raise ValueError(
+                f"invalid id {text!r}: the type must start with a letter and contain only letters, "
+                "digits and '_' (ids look like 'otlp' or 'otlp/tempo')"
+            )
+        if slash and not _NAME.fullmatch(name):
+            raise ValueError(f"invalid id {text!r}: the name after '/' must be non-empty, without spaces")
+        return cls(type_, name)
+
+
+@dataclass
+class PipelineConfig:
+    """One pipeline: data flows from every receiver through the processors (in order) to every exporter."""
+
+    receivers: list[ComponentID] = field(default_factory=list)
+    processors: list[ComponentID] = field(default_factory=list)
+    exporters: list[ComponentID] = field(default_factory=list)
+
+
+@dataclass
+class TelemetryLogsConfig:
+    """The bridge's own log output (not the access logs it forwards)."""
+
+    level: Literal["debug", "info", "warn", "error"] = "info"
+    encoding: Literal["console", "json"] = "console"
+
+
+@dataclass
+class TelemetryConfig:
+    logs: TelemetryLogsConfig = field(default_factory=TelemetryLogsConfig)
+
+
+@dataclass
+class ServiceConfig:
+    """`service:` - which components run, wired how. Only components named here are started."""
+
+    pipelines: dict[ComponentID, PipelineConfig]
+    telemetry: TelemetryConfig = field(default_factory=TelemetryConfig)
+
+
+@dataclass
+class Config:
+    """A loaded, validated config.
+
+    Component values are instances of the config dataclass registered for the id's type in
+    `bridge.components` (e.g. `exporters[ComponentID("otlp", "tempo")]` is an `OTLPExporterConfig`),
+    typed `Any` because the runtime dispatches on `id.type` and hands each to its factory.
+    `warnings` holds things worth telling the user that do not stop the bridge.
+    """
+
+    receivers: dict[ComponentID, Any]
+    exporters: dict[ComponentID, Any]
+    service: ServiceConfig
+    processors: dict[ComponentID, Any] = field(default_factory=dict)
+    connectors: dict[ComponentID, Any] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list, compare=False)
+
+    def pipeline_signal(self, pipeline_id: ComponentID) -> Signal:
+        """The signal a pipeline carries (the type part of its id, checked by the loader)."""
+        if pipeline_id.type not in SIGNALS:
+            raise ValueError(f"{pipeline_id} is not a pipeline id")
+        return pipeline_id.type

@@ -1,0 +1,198 @@
+"""Checks across components: what the pipelines reference exists, fits the signal, and connects.
+
+A single component's settings are checked when it is read (`_convert.py`, `_rules.py`); this module
+sees the whole config at once, the way the Collector validates `service.pipelines` against the
+component sections.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from types import ModuleType
+from typing import Any, Literal
+
+from bridge.config._errors import FieldError, KeyPath, did_you_mean
+from bridge.config._model import SIGNALS, ComponentID, Config, PipelineConfig, Signal
+
+_Role = Literal["receivers", "processors", "exporters"]
+_SINGULAR = {"receivers": "receiver", "processors": "processor", "exporters": "exporter", "connectors": "connector"}
+
+
+def _registry() -> ModuleType:
+    """`bridge.components`, imported on use: it imports the component config modules, which import
+    `bridge.config.types`, so importing it while `bridge.config` itself loads would be circular."""
+    from bridge import components
+
+    return components
+
+
+@dataclass
+class _ConnectorUse:
+    """Where one connector id appears: per side, the (signal, key path) of each reference."""
+
+    as_exporter: list[tuple[Signal, KeyPath]] = field(default_factory=list)
+    as_receiver: list[tuple[Signal, KeyPath]] = field(default_factory=list)
+
+
+def validate_service(config: Config) -> list[str]:
+    """Raise FieldError on the first broken reference; return warnings (unused components)."""
+    pipelines = config.service.pipelines
+    if not pipelines:
+        raise FieldError(("service", "pipelines"), "no pipelines; define at least one, e.g. 'traces'")
+    _check_connector_ids(config)
+    connector_uses: dict[ComponentID, _ConnectorUse] = {}
+    for pipeline_id, pipeline in pipelines.items():
+        path: KeyPath = ("service", "pipelines", str(pipeline_id))
+        signal = _signal_of(pipeline_id, path)
+        for role in ("receivers", "exporters"):
+            if not getattr(pipeline, role):
+                raise FieldError((*path, role), f"a pipeline needs at least one {_SINGULAR[role]}")
+        for role, index, ref in _references(pipeline):
+            _check_reference(config, signal, role, ref, (*path, role, index), connector_uses)
+    _check_connector_routes(connector_uses)
+    _check_no_cycles(config)
+    return _unused(config)
+
+
+def _signal_of(pipeline_id: ComponentID, path: KeyPath) -> Signal:
+    for signal in SIGNALS:
+        if pipeline_id.type == signal:
+            return signal
+    raise FieldError(
+        path,
+        f"unknown signal {pipeline_id.type!r}; a pipeline id is traces, metrics or logs, optionally "
+        f"followed by '/name'{did_you_mean(pipeline_id.type, SIGNALS)}",
+    )
+
+
+def _references(pipeline: PipelineConfig) -> Iterator[tuple[_Role, int, ComponentID]]:
+    roles: tuple[_Role, ...] = ("receivers", "processors", "exporters")
+    for role in roles:
+        for index, ref in enumerate(getattr(pipeline, role)):
+            yield role, index, ref
+
+
+def _check_reference(
+    config: Config,
+    signal: Signal,
+    role: _Role,
+    ref: ComponentID,
+    path: KeyPath,
+    connector_uses: dict[ComponentID, _ConnectorUse],
+) -> None:
+    """One id in a pipeline list: defined (as its role or as a connector), listed once, fits `signal`."""
+    listed: list[ComponentID] = getattr(config.service.pipelines[_pipeline_key(path)], role)
+    if listed.index(ref) != path[-1]:
+        raise FieldError(path, f"{_SINGULAR[role]} '{ref}' is listed twice in this pipeline")
+    defined: Mapping[ComponentID, Any] = getattr(config, role)
+    if ref in defined:
+        kind: Literal["receiver", "processor", "exporter"] = _SINGULAR[role]  # type: ignore[assignment]
+        supported = _registry().supported_signals(kind, ref.type)
+        if signal not in supported:
+            raise FieldError(
+                path,
+                f"{kind} '{ref}' does not support {signal}; it handles {', '.join(sorted(supported))}",
+            )
+        return
+    if role != "processors" and ref in config.connectors:
+        use = connector_uses.setdefault(ref, _ConnectorUse())
+        (use.as_receiver if role == "receivers" else use.as_exporter).append((signal, path))
+        return
+    raise FieldError(path, _undefined_message(config, role, ref))
+
+
+def _pipeline_key(path: KeyPath) -> ComponentID:
+    return ComponentID.parse(str(path[2]))
+
+
+def _undefined_message(config: Config, role: _Role, ref: ComponentID) -> str:
+    """Say where the id is missing, and point at the likely slip: a typo or the wrong section."""
+    section = role if role == "processors" else f"{role}' or 'connectors"
+    message = f"{_SINGULAR[role]} '{ref}' is not defined in '{section}'"
+    for other in ("receivers", "processors", "exporters", "connectors"):
+        if other != role and ref in getattr(config, other):
+            return f"{message}; '{ref}' is defined under '{other}', which cannot be used here"
+    candidates = [str(i) for i in getattr(config, role)]
+    if role != "processors":
+        candidates += [str(i) for i in config.connectors]
+    return message + did_you_mean(str(ref), candidates)
+
+
+def _check_connector_ids(config: Config) -> None:
+    """A connector id must not also name a receiver or exporter: a reference would be ambiguous."""
+    for connector_id in config.connectors:
+        for section in ("receivers", "exporters"):
+            if connector_id in getattr(config, section):
+                raise FieldError(
+                    ("connectors", str(connector_id)),
+                    f"the id is also defined under '{section}'; give one of them a '/name' to tell them apart",
+                )
+
+
+def _check_connector_routes(uses: Mapping[ComponentID, _ConnectorUse]) -> None:
+    """Every use of a connector needs a matching use on the other side with a route it supports."""
+    for connector_id, use in uses.items():
+        routes: frozenset[tuple[Signal, Signal]] = _registry().CONNECTOR_ROUTES.get(connector_id.type, frozenset())
+        for signal, path in use.as_exporter:
+            targets = {b for a, b in routes if a == signal}
+            if not any(s in targets for s, _ in use.as_receiver):
+                raise FieldError(
+                    path,
+                    f"connector '{connector_id}' is the receiver of no pipeline it can feed from {signal} "
+                    f"(it joins {_describe_routes(routes)})",
+                )
+        for signal, path in use.as_receiver:
+            sources = {a for a, b in routes if b == signal}
+            if not any(s in sources for s, _ in use.as_exporter):
+                raise FieldError(
+                    path,
+                    f"connector '{connector_id}' is the exporter of no pipeline it can bring into {signal} "
+                    f"(it joins {_describe_routes(routes)})",
+                )
+
+
+def _describe_routes(routes: frozenset[tuple[Signal, Signal]]) -> str:
+    return ", ".join(f"{a} -> {b}" for a, b in sorted(routes)) or "no signals"
+
+
+def _check_no_cycles(config: Config) -> None:
+    """Connectors must not lead data back into a pipeline it came from (it would loop forever)."""
+    pipelines = config.service.pipelines
+    feeds: dict[ComponentID, list[ComponentID]] = {}
+    for source_id, source in pipelines.items():
+        outs = [ref for ref in source.exporters if ref in config.connectors]
+        feeds[source_id] = [
+            target_id for target_id, target in pipelines.items() if any(ref in target.receivers for ref in outs)
+        ]
+    state: dict[ComponentID, int] = {}  # 1: on the current path, 2: done
+
+    def visit(node: ComponentID, trail: list[ComponentID]) -> None:
+        state[node] = 1
+        for nxt in feeds[node]:
+            if state.get(nxt) == 1:
+                loop = " -> ".join(str(p) for p in [*trail[trail.index(nxt) :], nxt])
+                raise FieldError(("service", "pipelines"), f"connectors form a cycle: {loop}")
+            if nxt not in state:
+                visit(nxt, [*trail, nxt])
+        state[node] = 2
+
+    for pipeline_id in pipelines:
+        if pipeline_id not in state:
+            visit(pipeline_id, [pipeline_id])
+
+
+def _unused(config: Config) -> list[str]:
+    """Components defined but in no pipeline: not an error (the Collector skips them too), but say so."""
+    used: set[tuple[str, ComponentID]] = set()
+    for pipeline in config.service.pipelines.values():
+        for role, _, ref in _references(pipeline):
+            used.add((role, ref))
+            if ref in config.connectors:
+                used.add(("connectors", ref))
+    return [
+        f"{section}.{component_id}: defined but used by no pipeline; it will not run"
+        for section in ("receivers", "processors", "exporters", "connectors")
+        for component_id in getattr(config, section)
+        if (section, component_id) not in used
+    ]

@@ -1,0 +1,75 @@
+"""The two demo workloads' identities, shaped like an Istio sidecar's node.
+
+Why Istio's shapes: the bridge resolves identities from Istio node metadata (upper-case keys),
+node ids (`sidecar~IP~POD.NS~NS.svc.cluster.local`) and the `x-envoy-peer-metadata` header;
+the demo must exercise the same decoders a real mesh would.
+"""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass
+from typing import Any
+
+from google.protobuf import struct_pb2
+
+NAMESPACE = "demo"
+INSTANCE_IP = "127.0.0.1"
+
+
+@dataclass(frozen=True, slots=True)
+class DemoWorkload:
+    """One Kubernetes-style workload: a Deployment `<app>-<version>` with one pod."""
+
+    app: str
+    version: str
+    pod: str
+    namespace: str = NAMESPACE
+    ip: str = INSTANCE_IP
+
+    @property
+    def deployment(self) -> str:
+        return f"{self.app}-{self.version}"
+
+    @property
+    def node_id(self) -> str:
+        """Istio's `ServiceNode()`: type~first IP~pod.namespace~DNS domain."""
+        return f"sidecar~{self.ip}~{self.pod}.{self.namespace}~{self.namespace}.svc.cluster.local"
+
+    @property
+    def node_cluster(self) -> str:
+        """Istio's `node.cluster` default: `app` label + "." + namespace."""
+        return f"{self.app}.{self.namespace}"
+
+    def node_metadata(self) -> dict[str, Any]:
+        """Node metadata with the keys Istio's injector and agent put there (a fresh copy)."""
+        return {
+            "NAME": self.pod,
+            "NAMESPACE": self.namespace,
+            "LABELS": {
+                "app": self.app,
+                "version": self.version,
+                "service.istio.io/canonical-name": self.app,
+                "service.istio.io/canonical-revision": self.version,
+            },
+            "OWNER": f"kubernetes://apis/apps/v1/namespaces/{self.namespace}/deployments/{self.deployment}",
+            "WORKLOAD_NAME": self.deployment,
+            "CLUSTER_ID": "Kubernetes",
+            "MESH_ID": "cluster.local",
+            "SERVICE_ACCOUNT": self.app,
+            "INSTANCE_IPS": self.ip,
+        }
+
+    def peer_metadata_header(self) -> str:
+        """`x-envoy-peer-metadata`: base64 of the deterministically serialized node-metadata Struct.
+
+        Istio up to 1.23 sends the whole upper-case metadata this way (1.24+ a reduced subset of
+        the same keys), so a decoder that reads this reads both.
+        """
+        struct = struct_pb2.Struct()
+        struct.update(self.node_metadata())
+        return base64.b64encode(struct.SerializeToString(deterministic=True)).decode("ascii")
+
+
+CLIENT = DemoWorkload(app="a", version="v1", pod="a-v1-5c6b7-fghij")
+SERVER = DemoWorkload(app="b", version="v1", pod="b-v1-7d9f8-abcde")

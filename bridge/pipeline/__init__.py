@@ -1,0 +1,1 @@
+"""Wiring between stages: the consumer interface, the entry converter, the export stage."""

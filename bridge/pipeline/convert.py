@@ -1,0 +1,67 @@
+"""The per-entry work after decoding: identity of both ends, then spans and log records.
+
+This is the hot path: one call per entry, plain data in, items out, nothing looked up twice.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from bridge.decode import EntryView
+from bridge.identity import IdentityResolver, Workload
+from bridge.logs import build_log
+from bridge.pipeline.consumer import FanOut, Item
+from bridge.spans import Reporters, build_spans
+from bridge.telemetry import SELF
+
+
+@dataclass(slots=True)
+class StreamState:
+    """What the bridge remembers about one ALS stream: Envoy sends the identifier only once."""
+
+    peer: str  # the gRPC peer, for log messages
+    local: Workload | None = None
+    log_name: str = ""
+    node_id: str = ""
+    warned: set[str] = field(default_factory=set)
+
+
+class EntryConverter:
+    """Turns decoded entries into items for the traces and logs consumers."""
+
+    def __init__(
+        self,
+        resolver: IdentityResolver,
+        reporters: Reporters,
+        traces: FanOut,
+        logs: FanOut,
+    ) -> None:
+        self._resolver = resolver
+        self._reporters = reporters
+        self._traces = traces
+        self._logs = logs
+
+    def convert(self, stream: StreamState, views: list[EntryView]) -> list[str]:
+        """Convert one message's entries; returns the peer-metadata errors seen (for the caller
+        to count and log once per stream)."""
+        local = stream.local
+        assert local is not None
+        spans: list[Item] = []
+        logs: list[Item] = []
+        errors: list[str] = []
+        want_spans, want_logs = bool(self._traces), bool(self._logs)
+        for view in views:
+            ends = self._resolver.resolve(view, local)
+            if ends.peer_error:
+                errors.append(ends.peer_error)
+            span_set = build_spans(view, ends, self._reporters)
+            if want_spans:
+                spans.extend(span_set.spans)
+            if want_logs:
+                logs.append((local, build_log(view, ends, span_set, stream.log_name)))
+        if spans:
+            self._traces.consume(spans)
+            SELF.add("als_bridge_spans_created_total", len(spans))
+        if logs:
+            self._logs.consume(logs)
+        return errors

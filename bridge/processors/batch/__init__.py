@@ -1,0 +1,6 @@
+"""The `batch` processor."""
+
+from bridge.processors.batch.config import BatchProcessorConfig
+from bridge.processors.batch.processor import BatchProcessor
+
+__all__ = ["BatchProcessor", "BatchProcessorConfig"]

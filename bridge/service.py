@@ -1,0 +1,149 @@
+"""The running bridge: components built from the config, started, and stopped in order.
+
+Shutdown order (SIGTERM or SIGINT): stop accepting ALS streams and let open ones end, flush
+every pipeline (partial batches go to the exporters' queues), then let each exporter drain its
+queue; all of it inside SHUTDOWN_TIMEOUT, after which the process exits 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from bridge.config.model import ComponentID, Config, PipelineConfig
+from bridge.exporters.base import Exporter, Signal
+from bridge.exporters.config import DebugExporterConfig, OTLPExporterConfig, OTLPHTTPExporterConfig
+from bridge.exporters.queue import QueuedExporter
+from bridge.identity import IdentityResolver
+from bridge.pipeline.consumer import Consumer, FanOut
+from bridge.pipeline.convert import EntryConverter
+from bridge.pipeline.export import ExportStage
+from bridge.processors.batch import BatchProcessor, BatchProcessorConfig
+from bridge.receivers.envoy_als.config import EnvoyALSReceiverConfig
+from bridge.receivers.envoy_als.receiver import EnvoyALSReceiver
+
+log = logging.getLogger("bridge")
+
+SHUTDOWN_TIMEOUT = 15.0
+_RECEIVER_GRACE = 2.0  # Envoy never ends a stream itself: open streams are cut after this
+
+
+def _make_exporter(cid: ComponentID, config: Any) -> Exporter:
+    name = str(cid)
+    if isinstance(config, OTLPExporterConfig):
+        from bridge.exporters.otlp.exporter import OTLPExporter
+
+        return OTLPExporter(name, config)
+    if isinstance(config, OTLPHTTPExporterConfig):
+        from bridge.exporters.otlphttp.exporter import OTLPHTTPExporter
+
+        return OTLPHTTPExporter(name, config)
+    if isinstance(config, DebugExporterConfig):
+        from bridge.exporters.debug.exporter import DebugExporter
+
+        return DebugExporter(name, config)
+    raise ValueError(f"exporters.{cid}: no runtime for exporter type {cid.type!r}")
+
+
+def _signal_of(pipeline_id: ComponentID) -> Signal:
+    return Signal(pipeline_id.type)
+
+
+@dataclass
+class Service:
+    config: Config
+    exporters: dict[ComponentID, QueuedExporter] = field(default_factory=dict)
+    pipelines: list[Consumer] = field(default_factory=list)
+    receivers: list[EnvoyALSReceiver] = field(default_factory=list)
+
+    def _exporter(self, cid: ComponentID) -> QueuedExporter:
+        queued = self.exporters.get(cid)
+        if queued is None:
+            queued = QueuedExporter(_make_exporter(cid, self.config.exporters[cid]))
+            self.exporters[cid] = queued
+        return queued
+
+    def _pipeline(self, pid: ComponentID, spec: PipelineConfig) -> Consumer:
+        head: Consumer = ExportStage(_signal_of(pid), [self._exporter(e) for e in spec.exporters])
+        for proc_id in reversed(spec.processors):
+            proc_config = self.config.processors[proc_id]
+            if isinstance(proc_config, BatchProcessorConfig):
+                head = BatchProcessor(proc_config, head)
+            else:
+                raise ValueError(f"processors.{proc_id}: no runtime for processor type {proc_id.type!r}")
+        self.pipelines.append(head)
+        return head
+
+    def build(self) -> None:
+        consumers: dict[ComponentID, dict[Signal, list[Consumer]]] = {}
+        for pid, spec in self.config.service.pipelines.items():
+            head = self._pipeline(pid, spec)
+            for rid in spec.receivers:
+                consumers.setdefault(rid, {}).setdefault(_signal_of(pid), []).append(head)
+        for rid, by_signal in consumers.items():
+            rconf = self.config.receivers[rid]
+            if not isinstance(rconf, EnvoyALSReceiverConfig):
+                raise ValueError(f"receivers.{rid}: no runtime for receiver type {rid.type!r}")
+            converter = EntryConverter(
+                IdentityResolver(rconf.static_peers),
+                rconf.reporters,
+                traces=FanOut(by_signal.get(Signal.TRACES, [])),
+                logs=FanOut(by_signal.get(Signal.LOGS, [])),
+            )
+            self.receivers.append(EnvoyALSReceiver(str(rid), rconf, converter))
+
+    async def start(self) -> None:
+        for receiver in self.receivers:
+            await receiver.start()
+
+    async def shutdown(self, timeout: float = SHUTDOWN_TIMEOUT) -> None:
+        deadline = time.monotonic() + timeout
+        await asyncio.gather(*(r.stop(_RECEIVER_GRACE) for r in self.receivers))
+        for pipeline in self.pipelines:
+            pipeline.shutdown()  # flushes partial batches into the exporters' queues
+        for exporter in self.exporters.values():
+            remaining = max(deadline - time.monotonic(), 0.1)
+            if not await asyncio.to_thread(exporter.shutdown, remaining):
+                log.warning("exporter %s: shutdown timed out; what was left is counted as dropped", exporter.name)
+
+
+def build_service(config: Config) -> Service:
+    service = Service(config)
+    service.build()
+    return service
+
+
+async def serve(config: Config, ready: Callable[[Service], None] | None = None) -> None:
+    """Run until SIGTERM/SIGINT, then shut down in order."""
+    service = build_service(config)
+    await service.start()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    if ready is not None:
+        ready(service)
+    log.info("als-bridge running; SIGTERM or SIGINT stops it")
+    await stop.wait()
+    log.info("stopping: no new streams, flushing pipelines and exporters (at most %.0f s)", SHUTDOWN_TIMEOUT)
+    await service.shutdown()
+    log.info("stopped")
+
+
+def configure_logging(level: str, encoding: str) -> None:
+    from bridge.logging_setup import setup_logging
+
+    setup_logging(level, encoding)
+
+
+def run(config: Config) -> int:
+    """Entry point of `als-bridge --config FILE`."""
+    telemetry = config.service.telemetry
+    configure_logging(telemetry.logs.level, telemetry.logs.encoding)
+    asyncio.run(serve(config))
+    return 0
