@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from bridge.config._model import SIGNALS, Signal
+from bridge.config.model import SIGNALS, Signal
 from bridge.exporters.config import DebugExporterConfig, OTLPExporterConfig, OTLPHTTPExporterConfig
 from bridge.processors.batch.config import BatchProcessorConfig
 from bridge.receivers.envoy_als.config import EnvoyALSReceiverConfig
@@ -62,7 +62,7 @@ def register(
     if type_name in table:
         raise ValueError(f"{kind} type {type_name!r} is already registered")
     if not signals or not signals <= ALL_SIGNALS:
-        raise ValueError(f"signals must be a non-empty subset of {sorted(ALL_SIGNALS)}, got {sorted(signals)}")
+        raise ValueError(f"signals must be a non-empty subset of {sorted(ALL_SIGNALS)}: {sorted(signals)}")
     table[type_name] = config_class
     SIGNALS_BY_KIND[kind][type_name] = frozenset(signals)
 
@@ -79,6 +79,8 @@ def register_connector(
     CONNECTOR_ROUTES[type_name] = frozenset(routes)
 
 
-def supported_signals(kind: Literal["receiver", "processor", "exporter"], type_name: str) -> frozenset[Signal]:
+def supported_signals(
+    kind: Literal["receiver", "processor", "exporter"], type_name: str
+) -> frozenset[Signal]:
     """Signals a registered type handles; every signal when a registration left it out."""
     return SIGNALS_BY_KIND[kind].get(type_name, ALL_SIGNALS)

@@ -109,7 +109,9 @@ class Service:
         for exporter in self.exporters.values():
             remaining = max(deadline - time.monotonic(), 0.1)
             if not await asyncio.to_thread(exporter.shutdown, remaining):
-                log.warning("exporter %s: shutdown timed out; what was left is counted as dropped", exporter.name)
+                log.warning(
+                    "exporter %s: shutdown timed out; what was left is counted as dropped", exporter.name
+                )
 
 
 def build_service(config: Config) -> Service:

@@ -70,10 +70,14 @@ SELF = SelfTelemetry()
 SELF.describe("als_bridge_entries_received_total", "counter", "ALS entries received, by type (http, tcp)")
 SELF.describe("als_bridge_entries_dropped_total", "counter", "ALS entries dropped, by reason")
 SELF.describe("als_bridge_streams_open", "gauge", "ALS gRPC streams open now")
-SELF.describe("als_bridge_decode_errors_total", "counter", "Messages or metadata blobs that failed to decode, by kind")
+SELF.describe(
+    "als_bridge_decode_errors_total", "counter", "Messages or metadata blobs that failed to decode, by kind"
+)
 SELF.describe("als_bridge_exported_items_total", "counter", "Items exported, by exporter and signal")
 SELF.describe("als_bridge_export_failed_items_total", "counter", "Items an exporter gave up on, by exporter")
-SELF.describe("als_bridge_dropped_items_total", "counter", "Items dropped before export (queue full), by exporter")
+SELF.describe(
+    "als_bridge_dropped_items_total", "counter", "Items dropped before export (queue full), by exporter"
+)
 SELF.describe("als_bridge_queue_length", "gauge", "Items waiting in an exporter's queue")
 
 

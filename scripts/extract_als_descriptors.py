@@ -39,7 +39,7 @@ def _closure(root: FileDescriptor) -> list[FileDescriptor]:
 
 
 def main(out: str) -> None:
-    from envoy.service.accesslog.v3 import als_pb2  # noqa: PLC0415  (only in the extraction venv)
+    from envoy.service.accesslog.v3 import als_pb2
 
     files = _closure(als_pb2.DESCRIPTOR)
     fds = descriptor_pb2.FileDescriptorSet()

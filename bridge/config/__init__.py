@@ -10,7 +10,8 @@ This module imports no component config, so those may import `bridge.config.type
 
 from bridge.config._errors import ConfigError, FieldError
 from bridge.config._loader import load_config, parse_config
-from bridge.config._model import (
+from bridge.config._redact import REDACTED, redacted
+from bridge.config.model import (
     SIGNALS,
     ComponentID,
     Config,
@@ -20,7 +21,6 @@ from bridge.config._model import (
     TelemetryConfig,
     TelemetryLogsConfig,
 )
-from bridge.config._redact import REDACTED, redacted
 
 __all__ = [
     "REDACTED",

@@ -16,9 +16,9 @@ from typing import Annotated, Any, Literal, Union, get_args, get_origin, get_typ
 
 from bridge.config._env import expand
 from bridge.config._errors import FieldError, KeyPath, did_you_mean
-from bridge.config._model import ComponentID
 from bridge.config._units import parse_bytesize, parse_duration
 from bridge.config._yaml import read_scalar
+from bridge.config.model import ComponentID
 
 Rule = Callable[[Any], None]
 
@@ -101,10 +101,10 @@ class Converter:
         if origin is dict:
             key_hint, value_hint = get_args(hint)
             return self._dict(value, key_hint, value_hint, path)
+        if hint is ComponentID:  # a dataclass, but written as one string
+            return self._component_id(value, path)
         if dataclasses.is_dataclass(hint) and isinstance(hint, type):
             return self.dataclass(hint, value, path)
-        if hint is ComponentID:
-            return self._component_id(value, path)
         if hint in (str, int, float, bool):
             return self._plain(value, hint, path)
         raise TypeError(f"the config loader cannot read values of type {hint!r} (at {path})")
@@ -114,7 +114,8 @@ class Converter:
         if value is None:
             value = {}
         if not isinstance(value, Mapping):
-            raise FieldError(path, f"expected a mapping of {cls.__name__} settings, got {describe(value)}")
+            wanted = "a mapping of settings (or nothing, for the defaults)"
+            raise FieldError(path, f"expected {wanted}, got {describe(value)}")
         fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
         hints = field_hints(cls)
         kwargs: dict[str, Any] = {}
@@ -189,7 +190,8 @@ class Converter:
             except ValueError as exc:
                 raise FieldError(path, f"{exc}{note}") from None
         else:
-            raise FieldError(path, f"expected a duration such as '5s' or '250ms', got {describe(value)}{note}")
+            wanted = "a duration such as '5s' or '250ms'"
+            raise FieldError(path, f"expected {wanted}, got {describe(value)}{note}")
         if seconds < 0:
             raise FieldError(path, f"a duration cannot be negative, got {describe(value)}{note}")
         return seconds
@@ -204,7 +206,8 @@ class Converter:
             except ValueError as exc:
                 raise FieldError(path, f"{exc}{note}") from None
         else:
-            raise FieldError(path, f"expected a byte size such as '4MiB' or '16kB', got {describe(value)}{note}")
+            wanted = "a byte size such as '4MiB' or '16kB'"
+            raise FieldError(path, f"expected {wanted}, got {describe(value)}{note}")
         if size < 0:
             raise FieldError(path, f"a byte size cannot be negative, got {describe(value)}{note}")
         return size
@@ -246,7 +249,8 @@ class Converter:
         if substitute:
             value, note = self._scalar(value, path, as_text=True)
         if not isinstance(value, str):
-            raise FieldError(path, f"expected a component id such as 'otlp' or 'otlp/tempo', got {describe(value)}")
+            wanted = "a component id such as 'otlp' or 'otlp/tempo'"
+            raise FieldError(path, f"expected {wanted}, got {describe(value)}")
         try:
             return ComponentID.parse(value)
         except ValueError as exc:

@@ -9,9 +9,9 @@ from typing import Any, Literal
 
 from bridge.config._convert import Converter, Rule, describe
 from bridge.config._errors import ConfigError, FieldError, did_you_mean
-from bridge.config._model import ComponentID, Config, ServiceConfig
 from bridge.config._validate import validate_service
 from bridge.config._yaml import load_yaml
+from bridge.config.model import ComponentID, Config, ServiceConfig
 
 _Kind = Literal["receiver", "processor", "exporter", "connector"]
 _SECTIONS: dict[str, _Kind] = {
@@ -68,7 +68,8 @@ def _build(tree: object, converter: Converter) -> Config:
     if tree is None:
         raise FieldError((), "the config is empty; it needs at least 'receivers', 'exporters' and 'service'")
     if not isinstance(tree, Mapping):
-        raise FieldError((), f"the top level must be a mapping of {', '.join(_TOP_LEVEL)}; got {describe(tree)}")
+        keys = ", ".join(_TOP_LEVEL)
+        raise FieldError((), f"the top level must be a mapping with keys {keys}; got {describe(tree)}")
     for key in tree:
         if key not in _TOP_LEVEL:
             text = str(key)
@@ -78,7 +79,13 @@ def _build(tree: object, converter: Converter) -> Config:
     if "service" not in tree:
         raise FieldError(("service",), "required key is missing; it lists the pipelines to run")
     service: ServiceConfig = converter.dataclass(ServiceConfig, tree["service"], ("service",))
-    return Config(service=service, **sections)
+    return Config(
+        receivers=sections["receivers"],
+        processors=sections["processors"],
+        exporters=sections["exporters"],
+        connectors=sections["connectors"],
+        service=service,
+    )
 
 
 def _components(kind: _Kind, section: object, name: str, converter: Converter) -> dict[ComponentID, Any]:

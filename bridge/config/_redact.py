@@ -6,17 +6,18 @@ import dataclasses
 from typing import Any, get_args, get_origin
 
 from bridge.config._convert import field_hints, marker, optional_inner
-from bridge.config._model import ComponentID, Config, ServiceConfig
 from bridge.config._units import format_bytesize, format_duration
+from bridge.config.model import ComponentID, Config, ServiceConfig
 
 REDACTED = "[REDACTED]"
 
 
 def redacted(config: Config) -> dict[str, Any]:
-    """Plain dicts/lists/scalars, defaults filled in, that `parse_config` reads back (secrets aside).
+    """Plain dicts/lists/scalars, defaults filled in, that `parse_config` reads back as the same config.
 
     Durations and sizes are printed the way users write them (`5s`, `4MiB`); a `Secret` prints as
-    `[REDACTED]` even when empty, so the output never tells whether a credential is set.
+    `[REDACTED]` even when empty, so the output never tells whether a credential is set. Strings are
+    printed as loaded: one holding `${` (from a `$$` escape) would be substituted if read back.
     """
     out: dict[str, Any] = {}
     for section in ("receivers", "processors", "exporters", "connectors"):
@@ -42,7 +43,9 @@ def _plain(value: Any, hint: Any) -> Any:
         return str(value)
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         hints = field_hints(type(value))
-        return {f.name: _plain(getattr(value, f.name), hints[f.name]) for f in dataclasses.fields(value) if f.init}
+        return {
+            f.name: _plain(getattr(value, f.name), hints[f.name]) for f in dataclasses.fields(value) if f.init
+        }
     origin = get_origin(hint)
     if isinstance(value, list):
         item_hint = get_args(hint)[0] if origin is list else Any

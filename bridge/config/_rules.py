@@ -100,7 +100,8 @@ def _check_tls(tls: TLSClientConfig) -> None:
 def _check_otlp(config: OTLPExporterConfig) -> None:
     problem = host_port_problem(config.endpoint)
     if problem:
-        raise FieldError(("endpoint",), f"{problem} (the gRPC exporter takes host:port); got {config.endpoint!r}")
+        problem += " (the gRPC exporter takes host:port; use tls.insecure for plaintext)"
+        raise FieldError(("endpoint",), f"{problem}; got {config.endpoint!r}")
 
 
 def _check_otlphttp(config: OTLPHTTPExporterConfig) -> None:

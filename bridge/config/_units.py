@@ -49,8 +49,9 @@ def parse_bytesize(text: str) -> int:
     """Bytes in `4MiB`, `512KiB`, `1GiB`, `16kB`, `1MB`, `100B` or a bare integer."""
     match = _SIZE.fullmatch(text.strip())
     unit = match.group(2).lower() if match else ""
-    if match is None or unit not in _SIZE_UNITS and unit != "":
-        raise ValueError(f"not a byte size: {text!r}; write e.g. '4MiB', '512KiB', '16kB' or a number of bytes")
+    if match is None or (unit not in _SIZE_UNITS and unit != ""):
+        advice = "write e.g. '4MiB', '512KiB', '16kB' or a number of bytes"
+        raise ValueError(f"not a byte size: {text!r}; {advice}")
     amount = float(match.group(1)) * _SIZE_UNITS.get(unit, 1)
     if amount != math.floor(amount):
         raise ValueError(f"not a whole number of bytes: {text!r}")

@@ -13,10 +13,15 @@ from types import ModuleType
 from typing import Any, Literal
 
 from bridge.config._errors import FieldError, KeyPath, did_you_mean
-from bridge.config._model import SIGNALS, ComponentID, Config, PipelineConfig, Signal
+from bridge.config.model import SIGNALS, ComponentID, Config, PipelineConfig, Signal
 
 _Role = Literal["receivers", "processors", "exporters"]
-_SINGULAR = {"receivers": "receiver", "processors": "processor", "exporters": "exporter", "connectors": "connector"}
+_ROLES: tuple[_Role, ...] = ("receivers", "processors", "exporters")
+_KIND: dict[_Role, Literal["receiver", "processor", "exporter"]] = {
+    "receivers": "receiver",
+    "processors": "processor",
+    "exporters": "exporter",
+}
 
 
 def _registry() -> ModuleType:
@@ -45,11 +50,16 @@ def validate_service(config: Config) -> list[str]:
     for pipeline_id, pipeline in pipelines.items():
         path: KeyPath = ("service", "pipelines", str(pipeline_id))
         signal = _signal_of(pipeline_id, path)
-        for role in ("receivers", "exporters"):
-            if not getattr(pipeline, role):
-                raise FieldError((*path, role), f"a pipeline needs at least one {_SINGULAR[role]}")
-        for role, index, ref in _references(pipeline):
-            _check_reference(config, signal, role, ref, (*path, role, index), connector_uses)
+        for role in _ROLES:
+            listed: list[ComponentID] = getattr(pipeline, role)
+            if not listed and role != "processors":
+                raise FieldError((*path, role), f"a pipeline needs at least one {_KIND[role]}")
+            for index, ref in enumerate(listed):
+                if ref in listed[:index]:
+                    raise FieldError(
+                        (*path, role, index), f"{_KIND[role]} '{ref}' is listed twice in this pipeline"
+                    )
+                _check_reference(config, signal, role, ref, (*path, role, index), connector_uses)
     _check_connector_routes(connector_uses)
     _check_no_cycles(config)
     return _unused(config)
@@ -66,11 +76,10 @@ def _signal_of(pipeline_id: ComponentID, path: KeyPath) -> Signal:
     )
 
 
-def _references(pipeline: PipelineConfig) -> Iterator[tuple[_Role, int, ComponentID]]:
-    roles: tuple[_Role, ...] = ("receivers", "processors", "exporters")
-    for role in roles:
-        for index, ref in enumerate(getattr(pipeline, role)):
-            yield role, index, ref
+def _references(pipeline: PipelineConfig) -> Iterator[tuple[_Role, ComponentID]]:
+    for role in _ROLES:
+        for ref in getattr(pipeline, role):
+            yield role, ref
 
 
 def _check_reference(
@@ -81,13 +90,13 @@ def _check_reference(
     path: KeyPath,
     connector_uses: dict[ComponentID, _ConnectorUse],
 ) -> None:
-    """One id in a pipeline list: defined (as its role or as a connector), listed once, fits `signal`."""
-    listed: list[ComponentID] = getattr(config.service.pipelines[_pipeline_key(path)], role)
-    if listed.index(ref) != path[-1]:
-        raise FieldError(path, f"{_SINGULAR[role]} '{ref}' is listed twice in this pipeline")
+    """One id in a pipeline list: defined (in its role's section or as a connector) and fits `signal`.
+
+    Connector uses are only collected here; whether they pair up is known after all pipelines.
+    """
     defined: Mapping[ComponentID, Any] = getattr(config, role)
     if ref in defined:
-        kind: Literal["receiver", "processor", "exporter"] = _SINGULAR[role]  # type: ignore[assignment]
+        kind = _KIND[role]
         supported = _registry().supported_signals(kind, ref.type)
         if signal not in supported:
             raise FieldError(
@@ -102,21 +111,20 @@ def _check_reference(
     raise FieldError(path, _undefined_message(config, role, ref))
 
 
-def _pipeline_key(path: KeyPath) -> ComponentID:
-    return ComponentID.parse(str(path[2]))
-
-
 def _undefined_message(config: Config, role: _Role, ref: ComponentID) -> str:
     """Say where the id is missing, and point at the likely slip: a typo or the wrong section."""
     section = role if role == "processors" else f"{role}' or 'connectors"
-    message = f"{_SINGULAR[role]} '{ref}' is not defined in '{section}'"
+    message = f"{_KIND[role]} '{ref}' is not defined in '{section}'"
     for other in ("receivers", "processors", "exporters", "connectors"):
         if other != role and ref in getattr(config, other):
             return f"{message}; '{ref}' is defined under '{other}', which cannot be used here"
     candidates = [str(i) for i in getattr(config, role)]
     if role != "processors":
         candidates += [str(i) for i in config.connectors]
-    return message + did_you_mean(str(ref), candidates)
+    suggestion = did_you_mean(str(ref), candidates)
+    if not suggestion and candidates:
+        suggestion = f"; defined: {', '.join(candidates)}"
+    return message + suggestion
 
 
 def _check_connector_ids(config: Config) -> None:
@@ -126,14 +134,16 @@ def _check_connector_ids(config: Config) -> None:
             if connector_id in getattr(config, section):
                 raise FieldError(
                     ("connectors", str(connector_id)),
-                    f"the id is also defined under '{section}'; give one of them a '/name' to tell them apart",
+                    f"the id is also defined under '{section}'; "
+                    "give one of them a '/name' to tell them apart",
                 )
 
 
 def _check_connector_routes(uses: Mapping[ComponentID, _ConnectorUse]) -> None:
     """Every use of a connector needs a matching use on the other side with a route it supports."""
     for connector_id, use in uses.items():
-        routes: frozenset[tuple[Signal, Signal]] = _registry().CONNECTOR_ROUTES.get(connector_id.type, frozenset())
+        all_routes: Mapping[str, frozenset[tuple[Signal, Signal]]] = _registry().CONNECTOR_ROUTES
+        routes = all_routes.get(connector_id.type, frozenset())
         for signal, path in use.as_exporter:
             targets = {b for a, b in routes if a == signal}
             if not any(s in targets for s, _ in use.as_receiver):
@@ -163,7 +173,9 @@ def _check_no_cycles(config: Config) -> None:
     for source_id, source in pipelines.items():
         outs = [ref for ref in source.exporters if ref in config.connectors]
         feeds[source_id] = [
-            target_id for target_id, target in pipelines.items() if any(ref in target.receivers for ref in outs)
+            target_id
+            for target_id, target in pipelines.items()
+            if any(ref in target.receivers for ref in outs)
         ]
     state: dict[ComponentID, int] = {}  # 1: on the current path, 2: done
 
@@ -186,7 +198,7 @@ def _unused(config: Config) -> list[str]:
     """Components defined but in no pipeline: not an error (the Collector skips them too), but say so."""
     used: set[tuple[str, ComponentID]] = set()
     for pipeline in config.service.pipelines.values():
-        for role, _, ref in _references(pipeline):
+        for role, ref in _references(pipeline):
             used.add((role, ref))
             if ref in config.connectors:
                 used.add(("connectors", ref))

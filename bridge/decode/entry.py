@@ -168,14 +168,15 @@ def _fill_common(view: EntryView, common: Any) -> None:
     view.attempt_count = common.upstream_request_attempt_count
     if common.HasField("tls_properties"):
         tls = common.tls_properties
-        view.tls_version = tls.DESCRIPTOR.fields_by_name["tls_version"].enum_type.values_by_number[
-            tls.tls_version
-        ].name
+        view.tls_version = (
+            tls.DESCRIPTOR.fields_by_name["tls_version"].enum_type.values_by_number[tls.tls_version].name
+        )
         view.tls_peer_uri_san = _first_uri_san(tls.peer_certificate_properties)
         view.tls_local_uri_san = _first_uri_san(tls.local_certificate_properties)
     if common.filter_state_objects:
         view.filter_state = {
-            key: FilterStateValue(any_.type_url, any_.value) for key, any_ in common.filter_state_objects.items()
+            key: FilterStateValue(any_.type_url, any_.value)
+            for key, any_ in common.filter_state_objects.items()
         }
 
 

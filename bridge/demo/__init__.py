@@ -1,4 +1,4 @@
-"""A two-sidecar demo mesh of real Envoy processes on 127.0.0.1.
+"""A two-sidecar demo mesh of real Envoy processes on 127.0.0.1, and `als-bridge demo`.
 
 `Mesh` starts an upstream app (workload B), a server sidecar for B and a client sidecar for
 workload A, all sending ALS to a bridge. It backs `als-bridge demo` and the integration tests,
@@ -7,4 +7,12 @@ so both see exactly what a real Envoy sends.
 
 from bridge.demo.mesh import Mesh, MeshError
 
-__all__ = ["Mesh", "MeshError"]
+
+def main(args: object) -> int:
+    """`als-bridge demo` (imported lazily: the demo pulls in the whole runtime)."""
+    from bridge.demo.run import main as run_main
+
+    return run_main(args)  # type: ignore[arg-type]
+
+
+__all__ = ["Mesh", "MeshError", "main"]

@@ -161,9 +161,7 @@ def _platform_locality(md: Mapping[str, object]) -> tuple[str, str]:
     return region, zone
 
 
-def workload_from_metadata(
-    md: Mapping[str, object], source: IdentitySource, node_id: str = ""
-) -> Workload:
+def workload_from_metadata(md: Mapping[str, object], source: IdentitySource, node_id: str = "") -> Workload:
     """The `Workload` that upper-case Istio metadata describes.
 
     `node_id` (the node's id, or the peer's `x-envoy-peer-metadata-id`) fills the instance,

@@ -53,7 +53,6 @@ from bridge.identity.static_map import StaticPeerMap
 from bridge.identity.workload import IdentitySource, Workload
 from bridge.identity.wrappers import STRING_VALUE, STRUCT, is_wrapper, unwrap
 from bridge.receivers.envoy_als.config import StaticPeer
-from bridge.telemetry import SELF
 
 CACHE_SIZE = 10_000
 UNKNOWN_PEER = Workload()
@@ -167,30 +166,39 @@ class IdentityResolver:
         return Ends(local, peer or UNKNOWN_PEER, direction, error)
 
     def _peer(self, view: EntryView, direction: Direction) -> tuple[Workload | None, str]:
-        error = ""
         fs = view.filter_state
-        mx_ran_empty = bool(fs) and any(key in fs for key in _NO_PEER_KEYS)
-        if not mx_ran_empty:
-            if fs:
-                raw_id = next((fs[k] for k in _ID_KEYS[direction] if k in fs), None)
-                for key, layout in _PEER_KEYS[direction]:
-                    value = fs.get(key)
-                    if value is None:
-                        continue
-                    cache_key = (layout, value.type_url, value.value, raw_id)
-                    found = self._cached(cache_key, _decode_state, layout, value, raw_id)
-                    if isinstance(found, Workload):
-                        return found, error
-                    error = error or str(found)
-            headers = view.request_headers if direction is Direction.INBOUND else view.response_headers
-            text = headers.get(PEER_METADATA_HEADER) if headers else None
-            if text:
-                id_text = headers.get(PEER_METADATA_ID_HEADER)
-                found = self._cached(("h", text, id_text), _decode_header, text, id_text)
-                if isinstance(found, Workload):
-                    return found, error
-                error = error or str(found)
+        if fs and any(key in fs for key in _NO_PEER_KEYS):
+            return self._fallback(view, direction), ""  # the exchange ran and found no peer
+        found, error = self._from_filter_state(fs, direction) if fs else (None, "")
+        if found is not None:
+            return found, error
+        headers = view.request_headers if direction is Direction.INBOUND else view.response_headers
+        text = headers.get(PEER_METADATA_HEADER) if headers else None
+        if text:
+            id_text = headers.get(PEER_METADATA_ID_HEADER)
+            result = self._cached(("h", text, id_text), _decode_header, text, id_text)
+            if isinstance(result, Workload):
+                return result, error
+            error = error or str(result)
         return self._fallback(view, direction), error
+
+    def _from_filter_state(
+        self, fs: dict[str, FilterStateValue], direction: Direction
+    ) -> tuple[Workload | None, str]:
+        """The first peer key of `direction` that decodes, and the first error met on the way."""
+        error = ""
+        raw_id = next((fs[k] for k in _ID_KEYS[direction] if k in fs), None)
+        id_part = (raw_id.type_url, raw_id.value) if raw_id is not None else None
+        for key, layout in _PEER_KEYS[direction]:
+            value = fs.get(key)
+            if value is None:
+                continue
+            cache_key = (layout, value.type_url, value.value, id_part)
+            result = self._cached(cache_key, _decode_state, layout, value, raw_id)
+            if isinstance(result, Workload):
+                return result, error
+            error = error or str(result)
+        return None, error
 
     def _fallback(self, view: EntryView, direction: Direction) -> Workload | None:
         """Static map, then (outbound only) the cluster name and the authority."""
@@ -222,8 +230,7 @@ class IdentityResolver:
         result: Workload | PeerMetadataError | None
         try:
             result = decode(*args)
-        except PeerMetadataError as err:
-            SELF.add("als_bridge_decode_errors_total", kind=err.kind)
+        except PeerMetadataError as err:  # counted per entry by the receiver, via Ends.peer_error
             result = err
         if len(self._cache) >= CACHE_SIZE:
             self._cache.clear()

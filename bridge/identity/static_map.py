@@ -134,4 +134,3 @@ class StaticPeerMap:
         if self.empty:
             return None
         return self.by_ip(ip) or self.by_cluster(cluster) or self.by_authority(authority)
-

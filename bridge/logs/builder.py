@@ -15,7 +15,8 @@ from bridge.spans import SpanSet
 
 def _body(view: EntryView) -> str:
     if view.is_tcp:
-        return f"TCP {view.upstream_cluster or '-'} received={view.tcp_received_bytes} sent={view.tcp_sent_bytes}"
+        cluster = view.upstream_cluster or "-"
+        return f"TCP {cluster} received={view.tcp_received_bytes} sent={view.tcp_sent_bytes}"
     flags = view.response_flags or "-"
     return f"{view.method or '-'} {view.authority}{view.path} {view.response_code} {flags}"
 
@@ -32,7 +33,9 @@ def build_log(view: EntryView, ends: Ends, spans: SpanSet, log_name: str) -> Log
     record = LogRecord(
         time_unix_nano=view.start_ns,
         observed_time_unix_nano=time.time_ns(),
-        severity_number=SeverityNumber.SEVERITY_NUMBER_WARN if failed else SeverityNumber.SEVERITY_NUMBER_INFO,
+        severity_number=SeverityNumber.SEVERITY_NUMBER_WARN
+        if failed
+        else SeverityNumber.SEVERITY_NUMBER_INFO,
         severity_text="WARN" if failed else "INFO",
         attributes=key_values(attrs),
     )

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 
@@ -34,7 +34,9 @@ Attr = tuple[str, AttrValue]
 
 CLIENT = Span.SpanKind.SPAN_KIND_CLIENT
 SERVER = Span.SpanKind.SPAN_KIND_SERVER
-_MX_SOURCES = frozenset({IdentitySource.FLATNODE, IdentitySource.STRUCT, IdentitySource.HEADER, IdentitySource.STRING})
+_MX_SOURCES = frozenset(
+    {IdentitySource.FLATNODE, IdentitySource.STRUCT, IdentitySource.HEADER, IdentitySource.STRING}
+)
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
@@ -87,6 +89,7 @@ class _Call:
     server_span_id: bytes
     name: str
     attributes: list[Attr]  # side-independent facts
+    envoy_attributes: list[Attr]  # the reporting proxy's own facts (its cluster, route, ...)
     grpc_code: int | None
     is_grpc: bool
 
@@ -122,7 +125,8 @@ def _http_attributes(view: EntryView, is_grpc: bool) -> list[Attr]:
     return attrs
 
 
-def _envoy_attributes(view: EntryView, attrs: list[Attr]) -> None:
+def _envoy_attributes(view: EntryView) -> list[Attr]:
+    attrs: list[Attr] = []
     if view.response_flags:
         attrs.append(("envoy.response_flags", view.response_flags))
     if view.upstream_cluster:
@@ -133,6 +137,7 @@ def _envoy_attributes(view: EntryView, attrs: list[Attr]) -> None:
         attrs.append(("envoy.connection_termination_details", view.connection_termination_details))
     if view.upstream_transport_failure_reason:
         attrs.append(("envoy.upstream_transport_failure_reason", view.upstream_transport_failure_reason))
+    return attrs
 
 
 def _caller(ends: Ends) -> Workload | None:
@@ -146,9 +151,11 @@ def _http_call(view: EntryView, ends: Ends) -> _Call:
     grpc = semconv.is_grpc(view.request_headers.get("content-type", ""))
     trace = extract(view.request_headers, view.request_id)
     attrs = _http_attributes(view, grpc)
-    _envoy_attributes(view, attrs)
+    envoy_attrs = _envoy_attributes(view)
     grpc_code = (
-        semconv.grpc_status(view.response_trailers, view.response_headers, view.response_code) if grpc else None
+        semconv.grpc_status(view.response_trailers, view.response_headers, view.response_code)
+        if grpc
+        else None
     )
     if grpc_code is not None:
         attrs.append(("rpc.response.status_code", semconv.grpc_code_name(grpc_code)))
@@ -156,15 +163,21 @@ def _http_call(view: EntryView, ends: Ends) -> _Call:
     name = rpc_method if grpc and rpc_method else (view.method or "HTTP")
     if trace.source == "none":  # nothing both ends share: unpaired, random ids
         trace = TraceContext(os.urandom(16), b"", "none")
-        return _Call(trace, os.urandom(8), os.urandom(8), name, attrs, grpc_code, grpc)
+        return _Call(trace, os.urandom(8), os.urandom(8), name, attrs, envoy_attrs, grpc_code, grpc)
     caller = _caller(ends)
     caller_key = _workload_key(caller) if caller else ""
     client_id = derive_span_id(trace.trace_id, view.request_id, caller_key, view.authority, "client")
     attempt = view.request_headers.get("x-envoy-attempt-count", "1")
     server_id = derive_span_id(
-        trace.trace_id, view.request_id, caller_key, view.authority, _workload_key(ends.local), "server", attempt
+        trace.trace_id,
+        view.request_id,
+        caller_key,
+        view.authority,
+        _workload_key(ends.local),
+        "server",
+        attempt,
     )
-    return _Call(trace, client_id, server_id, name, attrs, grpc_code, grpc)
+    return _Call(trace, client_id, server_id, name, attrs, envoy_attrs, grpc_code, grpc)
 
 
 def _tcp_call(view: EntryView, ends: Ends) -> _Call:
@@ -180,10 +193,9 @@ def _tcp_call(view: EntryView, ends: Ends) -> _Call:
         ("envoy.tcp.received_bytes", view.tcp_received_bytes),
         ("envoy.tcp.sent_bytes", view.tcp_sent_bytes),
     ]
-    _envoy_attributes(view, attrs)
     client_id = derive_span_id(trace.trace_id, "client")
     server_id = derive_span_id(trace.trace_id, "server")
-    return _Call(trace, client_id, server_id, "TCP", attrs, None, False)
+    return _Call(trace, client_id, server_id, "TCP", attrs, _envoy_attributes(view), None, False)
 
 
 def _server_address(view: EntryView, fallback_ip: str, fallback_port: int) -> list[Attr]:
@@ -218,13 +230,18 @@ def _span(
     call: _Call,
     view: EntryView,
     *,
-    kind: int,
+    kind: Any,
     span_id: bytes,
     parent: bytes,
     side_attrs: list[Attr],
     peer: Workload,
+    reported: bool = True,
 ) -> Span:
+    """`reported`: the reporting proxy's own span; False for a synthesized one, which must not
+    carry the server sidecar's cluster and route as if they were the caller's."""
     attrs = call.attributes + side_attrs + list(peer_span_attributes(peer))
+    if reported:
+        attrs += call.envoy_attributes
     status = _side_status(call, view, kind == CLIENT, attrs)
     return Span(
         trace_id=call.trace.trace_id,
@@ -278,7 +295,7 @@ def build_spans(view: EntryView, ends: Ends, reporters: Reporters) -> SpanSet:
     spans: list[tuple[Workload, Span]] = []
     if ends.direction is Direction.OUTBOUND:
         if reporters == "server_side" and has_mx_identity(ends.peer):
-            return SpanSet(spans, None, call.attributes)
+            return SpanSet(spans, None, call.attributes + call.envoy_attributes)
         own = _span(
             call,
             view,
@@ -289,7 +306,7 @@ def build_spans(view: EntryView, ends: Ends, reporters: Reporters) -> SpanSet:
             peer=ends.peer,
         )
         spans.append((ends.local, own))
-        return SpanSet(spans, own, call.attributes)
+        return SpanSet(spans, own, call.attributes + call.envoy_attributes)
 
     caller_reports = has_mx_identity(ends.peer)
     own = _span(
@@ -311,6 +328,7 @@ def build_spans(view: EntryView, ends: Ends, reporters: Reporters) -> SpanSet:
             parent=call.trace.parent_span_id,
             side_attrs=_synthesized_client_attrs(view),
             peer=ends.local,
+            reported=False,
         )
         spans.append((ends.peer, client))
-    return SpanSet(spans, own, call.attributes)
+    return SpanSet(spans, own, call.attributes + call.envoy_attributes)

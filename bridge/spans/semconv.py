@@ -39,9 +39,7 @@ def is_grpc(content_type: str) -> bool:
     return content_type.startswith("application/grpc")
 
 
-def grpc_status(
-    trailers: Mapping[str, str], headers: Mapping[str, str], http_status: int
-) -> int | None:
+def grpc_status(trailers: Mapping[str, str], headers: Mapping[str, str], http_status: int) -> int | None:
     """The call's gRPC status: trailers, else headers (a trailers-only reply), else derived
     from a non-200 HTTP status. None when the reply's status was not logged."""
     raw = trailers.get("grpc-status") or headers.get("grpc-status")

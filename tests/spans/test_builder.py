@@ -125,8 +125,12 @@ def test_logged_traceparent_sets_trace_and_client_parent() -> None:
 
 
 def test_retries_reach_the_server_as_distinct_spans_under_one_client_span() -> None:
-    first = only(build_spans(http_view(request_headers={"x-envoy-attempt-count": "1"}), inbound(), "both").spans)[1]
-    second = only(build_spans(http_view(request_headers={"x-envoy-attempt-count": "2"}), inbound(), "both").spans)[1]
+    first = only(
+        build_spans(http_view(request_headers={"x-envoy-attempt-count": "1"}), inbound(), "both").spans
+    )[1]
+    second = only(
+        build_spans(http_view(request_headers={"x-envoy-attempt-count": "2"}), inbound(), "both").spans
+    )[1]
     assert first.span_id != second.span_id
     assert first.parent_span_id == second.parent_span_id
 
@@ -134,7 +138,12 @@ def test_retries_reach_the_server_as_distinct_spans_under_one_client_span() -> N
 def test_hops_that_share_a_request_id_do_not_share_span_ids() -> None:
     """A forwards x-request-id to B, B forwards it to C: two different client spans."""
     _, a_to_b = only(build_spans(http_view(), outbound(), "both").spans)
-    b_ends = Ends(local=B, peer=Workload(service="c", source=IdentitySource.HEADER), direction=Direction.OUTBOUND, peer_error="")
+    b_ends = Ends(
+        local=B,
+        peer=Workload(service="c", source=IdentitySource.HEADER),
+        direction=Direction.OUTBOUND,
+        peer_error="",
+    )
     _, b_to_c = only(build_spans(http_view(authority="c.demo:8080"), b_ends, "both").spans)
     assert a_to_b.trace_id == b_to_c.trace_id
     assert a_to_b.span_id != b_to_c.span_id
@@ -181,7 +190,9 @@ def test_grpc_status_in_trailers_and_server_error_codes() -> None:
     assert attributes_dict(ok.attributes)["rpc.response.status_code"] == "OK"
     internal = only(build_spans(grpc_view("13", trailers=True), inbound(), "both").spans)[1]
     assert internal.status.code == Status.STATUS_CODE_ERROR
-    unavailable = only(build_spans(grpc_view(None, trailers=True, http_status=503), inbound(), "both").spans)[1]
+    unavailable = only(build_spans(grpc_view(None, trailers=True, http_status=503), inbound(), "both").spans)[
+        1
+    ]
     assert attributes_dict(unavailable.attributes)["rpc.response.status_code"] == "UNAVAILABLE"
 
 
@@ -216,16 +227,29 @@ def test_destination_without_sidecar_gives_a_client_span_only() -> None:
 
 
 def test_tcp_connection_sides_pair_by_socket_addresses() -> None:
-    common = dict(is_tcp=True, start_ns=START, duration_ns=50 * MS, upstream_cluster="outbound|9000||b-tcp.demo.svc.cluster.local")
+    common = dict(
+        is_tcp=True,
+        start_ns=START,
+        duration_ns=50 * MS,
+        upstream_cluster="outbound|9000||b-tcp.demo.svc.cluster.local",
+    )
     client_view = EntryView(
         **common,  # type: ignore[arg-type]
-        upstream_local_ip="10.0.0.1", upstream_local_port=5555, upstream_remote_ip="10.0.0.2", upstream_remote_port=9000,
-        tcp_received_bytes=11, tcp_sent_bytes=22,
+        upstream_local_ip="10.0.0.1",
+        upstream_local_port=5555,
+        upstream_remote_ip="10.0.0.2",
+        upstream_remote_port=9000,
+        tcp_received_bytes=11,
+        tcp_sent_bytes=22,
     )
     server_view = EntryView(
         **common,  # type: ignore[arg-type]
-        downstream_remote_ip="10.0.0.1", downstream_remote_port=5555, downstream_local_ip="10.0.0.2", downstream_local_port=9000,
-        tcp_received_bytes=22, tcp_sent_bytes=11,
+        downstream_remote_ip="10.0.0.1",
+        downstream_remote_port=5555,
+        downstream_local_ip="10.0.0.2",
+        downstream_local_port=9000,
+        tcp_received_bytes=22,
+        tcp_sent_bytes=11,
     )
     _, client = only(build_spans(client_view, outbound(), "both").spans)
     _, server = only(build_spans(server_view, inbound(), "both").spans)

@@ -135,7 +135,7 @@ def _metric_item(metric: Any, service: str, resource: dict[str, Any], detailed: 
         value = _point_value(kind, point)
         lines.append(f"metric {_quoted(metric.name)} {kind} {service} {{{attributes}}} {value}")
         if detailed:
-            lines.append(f"  resource {_pairs(resource)}")
+            lines.append(f"  resource {_pairs(resource) or '-'}")
             if kind == "histogram":
                 lines.append(f"  buckets {_buckets(point.explicit_bounds, point.bucket_counts)}")
     return lines
@@ -177,7 +177,8 @@ def _log_item(record: Any, service: str, resource: dict[str, Any], detailed: boo
 
 
 def _details(resource: dict[str, Any], attributes: Iterable[Any]) -> list[str]:
-    return [f"  resource {_pairs(resource)}", f"  attributes {_pairs(attributes_dict(attributes))}"]
+    item_attributes = _pairs(attributes_dict(attributes))
+    return [f"  resource {_pairs(resource) or '-'}", f"  attributes {item_attributes or '-'}"]
 
 
 def attributes_dict(attributes: Iterable[Any]) -> dict[str, Any]:

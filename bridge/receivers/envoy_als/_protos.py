@@ -30,7 +30,7 @@ POOL = _load_pool()
 
 
 def message_class(full_name: str) -> Any:
-    """The generated class of a message in the private pool, e.g. `envoy.data.accesslog.v3.HTTPAccessLogEntry`."""
+    """The class of a message in the private pool, e.g. `envoy.data.accesslog.v3.HTTPAccessLogEntry`."""
     return message_factory.GetMessageClass(POOL.FindMessageTypeByName(full_name))
 
 

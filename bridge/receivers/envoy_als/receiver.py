@@ -122,7 +122,9 @@ class EnvoyALSReceiver:
             message = _protos.StreamAccessLogsMessage.FromString(raw)
         except DecodeError as err:
             SELF.add("als_bridge_decode_errors_total", kind="malformed_message")
-            self._warn_once(stream, "malformed", "stream from %s: skipped a malformed message: %s", stream.peer, err)
+            self._warn_once(
+                stream, "malformed", "stream from %s: skipped a malformed message: %s", stream.peer, err
+            )
             return
         if message.HasField("identifier"):
             self._on_identifier(stream, message.identifier)
