@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from bridge.config.types import ByteSize
+from bridge.metrics.config import MetricsConfig
 
 
 @dataclass
@@ -41,3 +42,5 @@ class EnvoyALSReceiverConfig:
     # inbound entries arrive (Telemetry API match mode SERVER); CLIENT spans are synthesized.
     reporters: Literal["both", "server_side"] = "both"
     static_peers: list[StaticPeer] = field(default_factory=list)
+    # the metric families computed when the receiver is in a metrics pipeline
+    metrics: MetricsConfig = field(default_factory=MetricsConfig)

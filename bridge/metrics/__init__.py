@@ -1,0 +1,1 @@
+"""Metrics computed from every access log entry, aggregated in the bridge, exported as OTLP."""

@@ -1,0 +1,1 @@
+"""One module per metric family; each records from (EntryView, Ends, SpanSet) into a MetricStore."""
