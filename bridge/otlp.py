@@ -8,13 +8,16 @@ once and reused for every span, metric point and log record of that workload.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
+from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, InstrumentationScope, KeyValue
 from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord, ResourceLogs, ScopeLogs
+from opentelemetry.proto.metrics.v1.metrics_pb2 import Metric, ResourceMetrics, ScopeMetrics
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span
 
@@ -75,8 +78,47 @@ class ResourceCache:
 RESOURCES = ResourceCache()
 
 
-def _group(items: Iterable[tuple[Workload, Any]]) -> dict[Workload, list[Any]]:
-    grouped: dict[Workload, list[Any]] = {}
+@dataclass(frozen=True, slots=True)
+class MetricResource:
+    """The resource of aggregated metrics: a workload (semconv family) or the bridge itself
+    (None), always tagged with the bridge instance that aggregated it, so that no two bridge
+    processes write the same series."""
+
+    workload: Workload | None
+    bridge_instance: str
+
+
+_metric_resources: dict[MetricResource, Resource] = {}
+
+
+def metric_resource(key: MetricResource) -> Resource:
+    resource = _metric_resources.get(key)
+    if resource is not None:
+        return resource
+    if key.workload is None:
+        attrs: list[tuple[str, AttrValue]] = [
+            ("service.name", "als-bridge"),
+            ("service.version", BRIDGE_VERSION),
+            ("service.instance.id", key.bridge_instance),
+        ]
+    else:
+        attrs = []
+        own_instance = ""
+        for k, v in resource_attributes(key.workload):
+            if k == "service.instance.id":
+                own_instance = str(v)
+            else:
+                attrs.append((k, v))
+        attrs.append(("service.instance.id", f"{own_instance or key.workload.workload}@{key.bridge_instance}"))
+    resource = Resource(attributes=key_values(attrs))
+    if len(_metric_resources) > 20_000:
+        _metric_resources.clear()
+    _metric_resources[key] = resource
+    return resource
+
+
+def _group(items: Iterable[tuple[Any, Any]]) -> dict[Any, list[Any]]:
+    grouped: dict[Any, list[Any]] = {}
     for workload, item in items:
         bucket = grouped.get(workload)
         if bucket is None:
@@ -108,4 +150,18 @@ def encode_logs(items: Iterable[tuple[Workload, LogRecord]]) -> ExportLogsServic
         sl: ScopeLogs = rl.scope_logs.add()
         sl.scope.CopyFrom(SCOPE)
         sl.log_records.extend(records)
+    return request
+
+
+def encode_metrics(items: Iterable[tuple[MetricResource, Metric]]) -> ExportMetricsServiceRequest:
+    """One ResourceMetrics per resource: equal resources must be merged, never repeated
+    (some receivers keep only the last of two equal resources)."""
+    request = ExportMetricsServiceRequest()
+    for key, metrics in _group(items).items():
+        rm: ResourceMetrics = request.resource_metrics.add()
+        rm.resource.CopyFrom(metric_resource(key))
+        rm.schema_url = SCHEMA_URL
+        sm: ScopeMetrics = rm.scope_metrics.add()
+        sm.scope.CopyFrom(SCOPE)
+        sm.metrics.extend(metrics)
     return request

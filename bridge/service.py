@@ -20,6 +20,7 @@ from bridge.exporters.base import Exporter, Signal
 from bridge.exporters.config import DebugExporterConfig, OTLPExporterConfig, OTLPHTTPExporterConfig
 from bridge.exporters.queue import QueuedExporter
 from bridge.identity import IdentityResolver
+from bridge.metrics.recorder import MetricsRecorder
 from bridge.pipeline.consumer import Consumer, FanOut
 from bridge.pipeline.convert import EntryConverter
 from bridge.pipeline.export import ExportStage
@@ -60,6 +61,9 @@ class Service:
     exporters: dict[ComponentID, QueuedExporter] = field(default_factory=dict)
     pipelines: list[Consumer] = field(default_factory=list)
     receivers: list[EnvoyALSReceiver] = field(default_factory=list)
+    # each receiver in a metrics pipeline: its recorder and where the aggregate goes
+    metric_sources: list[tuple[MetricsRecorder, FanOut]] = field(default_factory=list)
+    _flush_task: asyncio.Task[None] | None = None
 
     def _exporter(self, cid: ComponentID) -> QueuedExporter:
         queued = self.exporters.get(cid)
@@ -89,22 +93,45 @@ class Service:
             rconf = self.config.receivers[rid]
             if not isinstance(rconf, EnvoyALSReceiverConfig):
                 raise ValueError(f"receivers.{rid}: no runtime for receiver type {rid.type!r}")
+            recorder = None
+            if by_signal.get(Signal.METRICS):
+                recorder = MetricsRecorder(rconf.metrics, rconf.reporters)
+                self.metric_sources.append((recorder, FanOut(by_signal[Signal.METRICS])))
             converter = EntryConverter(
                 IdentityResolver(rconf.static_peers),
                 rconf.reporters,
                 traces=FanOut(by_signal.get(Signal.TRACES, [])),
                 logs=FanOut(by_signal.get(Signal.LOGS, [])),
+                metrics=recorder,
             )
             self.receivers.append(EnvoyALSReceiver(str(rid), rconf, converter))
 
     async def start(self) -> None:
         for receiver in self.receivers:
             await receiver.start()
+        if self.metric_sources:
+            self._flush_task = asyncio.create_task(self._flush_metrics_periodically())
+
+    def flush_metrics(self) -> None:
+        """Hand the current aggregate of every receiver to its metrics pipelines."""
+        for recorder, pipelines in self.metric_sources:
+            pipelines.consume(recorder.collect())
+
+    async def _flush_metrics_periodically(self) -> None:
+        interval = min(recorder.config.interval for recorder, _ in self.metric_sources)
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await asyncio.to_thread(self.flush_metrics)
+            except Exception:  # a bug must not stop the next flush
+                log.exception("metrics flush failed")
 
     async def shutdown(self, timeout: float = SHUTDOWN_TIMEOUT) -> None:
         deadline = time.monotonic() + timeout
         await asyncio.gather(*(r.stop(_RECEIVER_GRACE) for r in self.receivers))
-        for pipeline in self.pipelines:
+        if self._flush_task is not None:
+            self._flush_task.cancel()
+            self.flush_metrics()  # the last aggregate, including what the drained streams added        for pipeline in self.pipelines:
             pipeline.shutdown()  # flushes partial batches into the exporters' queues
         for exporter in self.exporters.values():
             remaining = max(deadline - time.monotonic(), 0.1)

@@ -112,10 +112,16 @@ def test_run_does_not_start_with_a_bad_config(fake_module: Any, capsys: pytest.C
 
 def test_demo_gets_its_options(fake_module: Any) -> None:
     calls = fake_module("demo", "main", 0)
-    assert main(["demo", "--reporters", "server_side", "--requests", "5"]) == 0
-    assert (calls[0].reporters, calls[0].requests) == ("server_side", 5)
+    argv = ["demo", "--reporters", "server_side", "--requests", "5", "--verbosity", "detailed", "--logs"]
+    assert main(argv) == 0
+    assert (calls[0].reporters, calls[0].requests, calls[0].verbosity, calls[0].logs) == (
+        "server_side",
+        5,
+        "detailed",
+        True,
+    )
     assert main(["demo"]) == 0
-    assert (calls[1].reporters, calls[1].requests) == ("both", 10)
+    assert (calls[1].reporters, calls[1].requests, calls[1].verbosity, calls[1].logs) == ("both", 2, "normal", False)
 
 
 def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-from bridge.identity import Workload
 
-# An item is (the workload that is its resource, the OTLP Span / LogRecord).
-Item = tuple[Workload, Any]
+# An item is (its resource key, the OTLP Span / LogRecord / Metric): a `Workload` for spans and
+# log records, a `bridge.otlp.MetricResource` for metrics.
+Item = tuple[Any, Any]
 
 
 class Consumer(Protocol):

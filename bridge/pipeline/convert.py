@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from bridge.decode import EntryView
 from bridge.identity import IdentityResolver, Workload
 from bridge.logs import build_log
+from bridge.metrics.recorder import MetricsRecorder
 from bridge.pipeline.consumer import FanOut, Item
 from bridge.spans import Reporters, build_spans
 from bridge.telemetry import SELF
@@ -27,7 +28,8 @@ class StreamState:
 
 
 class EntryConverter:
-    """Turns decoded entries into items for the traces and logs consumers."""
+    """Turns decoded entries into items for the traces and logs consumers, and records them
+    into the metrics aggregate (every entry, whatever later processors do with the spans)."""
 
     def __init__(
         self,
@@ -35,11 +37,13 @@ class EntryConverter:
         reporters: Reporters,
         traces: FanOut,
         logs: FanOut,
+        metrics: MetricsRecorder | None = None,
     ) -> None:
         self._resolver = resolver
         self._reporters = reporters
         self._traces = traces
         self._logs = logs
+        self._metrics = metrics
 
     def convert(self, stream: StreamState, views: list[EntryView]) -> list[str]:
         """Convert one message's entries; returns the peer-metadata errors seen (for the caller
@@ -50,11 +54,14 @@ class EntryConverter:
         logs: list[Item] = []
         errors: list[str] = []
         want_spans, want_logs = bool(self._traces), bool(self._logs)
+        metrics = self._metrics
         for view in views:
             ends = self._resolver.resolve(view, local)
             if ends.peer_error:
                 errors.append(ends.peer_error)
             span_set = build_spans(view, ends, self._reporters)
+            if metrics is not None:
+                metrics.record(view, ends, span_set)
             if want_spans:
                 spans.extend(span_set.spans)
             if want_logs:

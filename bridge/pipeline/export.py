@@ -7,12 +7,13 @@ from typing import Any
 
 from bridge.exporters.base import Signal
 from bridge.exporters.queue import QueuedExporter
-from bridge.otlp import encode_logs, encode_traces
+from bridge.otlp import encode_logs, encode_metrics, encode_traces
 from bridge.pipeline.consumer import Item
 
 _ENCODERS: dict[Signal, Callable[[list[Item]], Any]] = {
     Signal.TRACES: encode_traces,
     Signal.LOGS: encode_logs,
+    Signal.METRICS: encode_metrics,
 }
 
 
