@@ -11,6 +11,7 @@ from typing import Any, Literal
 
 from bridge.config.model import SIGNALS, Signal
 from bridge.exporters.config import DebugExporterConfig, OTLPExporterConfig, OTLPHTTPExporterConfig
+from bridge.exporters.prometheus.config import PrometheusExporterConfig
 from bridge.processors.batch.config import BatchProcessorConfig
 from bridge.receivers.envoy_als.config import EnvoyALSReceiverConfig
 
@@ -24,6 +25,7 @@ EXPORTERS: dict[str, type[Any]] = {
     "otlp": OTLPExporterConfig,
     "otlphttp": OTLPHTTPExporterConfig,
     "debug": DebugExporterConfig,
+    "prometheus": PrometheusExporterConfig,
 }
 # A connector is the exporter of one pipeline and the receiver of another (the Collector's idiom),
 # e.g. a span-to-metrics connector: exporter in `traces`, receiver in `metrics`.
@@ -33,7 +35,12 @@ CONNECTORS: dict[str, type[Any]] = {}
 SIGNALS_BY_KIND: dict[Kind, dict[str, frozenset[Signal]]] = {
     "receiver": {"envoy_als": ALL_SIGNALS},
     "processor": {"batch": ALL_SIGNALS},
-    "exporter": {"otlp": ALL_SIGNALS, "otlphttp": ALL_SIGNALS, "debug": ALL_SIGNALS},
+    "exporter": {
+        "otlp": ALL_SIGNALS,
+        "otlphttp": ALL_SIGNALS,
+        "debug": ALL_SIGNALS,
+        "prometheus": frozenset({"metrics"}),
+    },
 }
 # connector type -> the (exporter-pipeline signal, receiver-pipeline signal) pairs it joins.
 CONNECTOR_ROUTES: dict[str, frozenset[tuple[Signal, Signal]]] = {}

@@ -109,7 +109,9 @@ def metric_resource(key: MetricResource) -> Resource:
                 own_instance = str(v)
             else:
                 attrs.append((k, v))
-        attrs.append(("service.instance.id", f"{own_instance or key.workload.workload}@{key.bridge_instance}"))
+        attrs.append(
+            ("service.instance.id", f"{own_instance or key.workload.workload}@{key.bridge_instance}")
+        )
     resource = Resource(attributes=key_values(attrs))
     if len(_metric_resources) > 20_000:
         _metric_resources.clear()

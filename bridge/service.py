@@ -131,7 +131,8 @@ class Service:
         await asyncio.gather(*(r.stop(_RECEIVER_GRACE) for r in self.receivers))
         if self._flush_task is not None:
             self._flush_task.cancel()
-            self.flush_metrics()  # the last aggregate, including what the drained streams added        for pipeline in self.pipelines:
+            self.flush_metrics()  # the last aggregate, including what the drained streams added
+        for pipeline in self.pipelines:
             pipeline.shutdown()  # flushes partial batches into the exporters' queues
         for exporter in self.exporters.values():
             remaining = max(deadline - time.monotonic(), 0.1)

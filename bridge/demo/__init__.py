@@ -5,6 +5,7 @@ workload A, all sending ALS to a bridge. It backs `als-bridge demo` and the inte
 so both see exactly what a real Envoy sends.
 """
 
+from bridge.demo._envoy_config import AlsTLS
 from bridge.demo.mesh import Mesh, MeshError
 
 
@@ -15,4 +16,4 @@ def main(args: object) -> int:
     return run_main(args)  # type: ignore[arg-type]
 
 
-__all__ = ["Mesh", "MeshError", "main"]
+__all__ = ["AlsTLS", "Mesh", "MeshError", "main"]

@@ -62,12 +62,25 @@ _RESPONSE = "response_headers_to_add"
 
 
 @dataclass(frozen=True, slots=True)
+class AlsTLS:
+    """Mutual TLS on a sidecar's ALS connection: its client certificate, and the CA that verifies
+    the bridge. Istio gives each sidecar a certificate whose URI SAN is its SPIFFE id; a bridge
+    with `allowed_spiffe_ids` admits or refuses the sidecar by it."""
+
+    ca_file: str  # PEM CA that signed the bridge's server certificate
+    cert_file: str  # the sidecar's client certificate (PEM)
+    key_file: str
+    server_ip: str = HOST  # the IP SAN the bridge's certificate must carry
+
+
+@dataclass(frozen=True, slots=True)
 class AlsSink:
-    """Where and how often the sidecars send ALS."""
+    """Where and how often the sidecars send ALS, and over TLS if `tls` is set."""
 
     host: str
     port: int
     flush_interval_s: float = 0.2
+    tls: AlsTLS | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +127,43 @@ def _static_cluster(name: str, port: int, *, http2: bool, host: str = HOST) -> J
                 "explicit_http_config": {"http2_protocol_options": {}},
             }
         }
+    return cluster
+
+
+def _upstream_tls(tls: AlsTLS) -> Json:
+    """An `UpstreamTlsContext` that presents the client certificate and verifies the bridge.
+
+    The bridge listens on an IP address, so its certificate is matched by IP SAN rather than by
+    SNI (an IP is not a valid SNI host name). ALPN `h2` because gRPC servers expect it over TLS.
+    """
+    return {
+        "name": "envoy.transport_sockets.tls",
+        "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext",
+            "common_tls_context": {
+                "alpn_protocols": ["h2"],
+                "tls_certificates": [
+                    {
+                        "certificate_chain": {"filename": tls.cert_file},
+                        "private_key": {"filename": tls.key_file},
+                    }
+                ],
+                "validation_context": {
+                    "trusted_ca": {"filename": tls.ca_file},
+                    "match_typed_subject_alt_names": [
+                        {"san_type": "IP_ADDRESS", "matcher": {"exact": tls.server_ip}}
+                    ],
+                },
+            },
+        },
+    }
+
+
+def als_cluster(sink: AlsSink) -> Json:
+    """The `envoy_accesslog_service` cluster: HTTP/2 to the bridge, over TLS when `sink.tls` is set."""
+    cluster = _static_cluster(ALS_CLUSTER, sink.port, http2=True, host=sink.host)
+    if sink.tls is not None:
+        cluster["transport_socket"] = _upstream_tls(sink.tls)
     return cluster
 
 
@@ -260,7 +310,7 @@ def server_sidecar(workload: DemoWorkload, app_http: int, app_grpc: int, app_tcp
         _static_cluster(inbound_cluster(app_http), app_http, http2=False),
         _static_cluster(inbound_cluster(app_grpc), app_grpc, http2=True),
         _static_cluster(inbound_cluster(app_tcp), app_tcp, http2=False),
-        _static_cluster(ALS_CLUSTER, sink.port, http2=True, host=sink.host),
+        als_cluster(sink),
     ]
     return _bootstrap(workload, listeners, clusters)
 
@@ -288,5 +338,5 @@ def client_sidecar(workload: DemoWorkload, server: ServerPorts, sink: AlsSink | 
         _static_cluster(tcp_cluster, server.tcp, http2=False),
     ]
     if sink:
-        clusters.append(_static_cluster(ALS_CLUSTER, sink.port, http2=True, host=sink.host))
+        clusters.append(als_cluster(sink))
     return _bootstrap(workload, listeners, clusters)

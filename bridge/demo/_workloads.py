@@ -37,6 +37,11 @@ class DemoWorkload:
         return f"sidecar~{self.ip}~{self.pod}.{self.namespace}~{self.namespace}.svc.cluster.local"
 
     @property
+    def spiffe_id(self) -> str:
+        """The SPIFFE id Istio would put in this workload's certificate (service account = app)."""
+        return f"spiffe://cluster.local/ns/{self.namespace}/sa/{self.app}"
+
+    @property
     def node_cluster(self) -> str:
         """Istio's `node.cluster` default: `app` label + "." + namespace."""
         return f"{self.app}.{self.namespace}"

@@ -10,6 +10,7 @@ read back from Envoy), then A's sidecar, whose clusters point at B's listeners.
 
 from __future__ import annotations
 
+import dataclasses
 import http.client
 import shutil
 import socket
@@ -43,13 +44,26 @@ class Mesh:
 
     `reporters="both"`: both sidecars log HTTP and TCP. `"server_side"`: only B's sidecar logs,
     like Istio's Telemetry API with `match.mode: SERVER`.
+
+    `als_tls` gives a sidecar ("a", "b") a client certificate for its ALS connection, and the CA
+    to verify the bridge with; a sidecar not in it sends ALS in plaintext.
     """
 
-    def __init__(self, als_address: str, workdir: Path | None = None, reporters: str = "both") -> None:
+    def __init__(
+        self,
+        als_address: str,
+        workdir: Path | None = None,
+        reporters: str = "both",
+        als_tls: Mapping[Which, cfg.AlsTLS] | None = None,
+    ) -> None:
         if reporters not in REPORTERS:
             raise ValueError(f"reporters must be one of {', '.join(REPORTERS)}, not {reporters!r}")
+        unknown = set(als_tls or {}) - {"a", "b"}
+        if unknown:
+            raise ValueError(f"als_tls is keyed by sidecar, 'a' or 'b'; got {sorted(unknown)}")
         self.reporters: Reporters = reporters
         self._sink = _parse_als_address(als_address)
+        self._als_tls = dict(als_tls or {})
         self._own_workdir = workdir is None
         self._workdir_arg = workdir
         self.workdir: Path | None = None
@@ -95,12 +109,15 @@ class Mesh:
         self._workdir_arg.mkdir(parents=True, exist_ok=True)
         return self._workdir_arg
 
+    def _sink_of(self, which: Which) -> cfg.AlsSink:
+        return dataclasses.replace(self._sink, tls=self._als_tls.get(which))
+
     def _server_config(self) -> cfg.Json:
         app = self._app
-        return cfg.server_sidecar(SERVER, app.http_port, app.grpc_port, app.tcp_port, self._sink)
+        return cfg.server_sidecar(SERVER, app.http_port, app.grpc_port, app.tcp_port, self._sink_of("b"))
 
     def _client_config(self, server: cfg.ServerPorts) -> cfg.Json:
-        sink = self._sink if self.reporters == "both" else None
+        sink = self._sink_of("a") if self.reporters == "both" else None
         return cfg.client_sidecar(CLIENT, server, sink)
 
     def _start_envoy(self, which: Which, config: cfg.Json) -> EnvoyProcess:
@@ -155,6 +172,11 @@ class Mesh:
     @staticmethod
     def node_id(which: Which) -> str:
         return _workload(which).node_id
+
+    @staticmethod
+    def spiffe_id(which: Which) -> str:
+        """The SPIFFE id sidecar `which` would have in Istio, for its ALS client certificate."""
+        return _workload(which).spiffe_id
 
     @staticmethod
     def peer_metadata_header(which: Which) -> str:

@@ -5,7 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from bridge.config.types import Duration, Secret
+from bridge.config._errors import FieldError
+from bridge.config.types import ByteSize, Duration, Secret
+
+MiB = 1024 * 1024
+GiB = 1024 * MiB
 
 
 @dataclass
@@ -18,6 +22,84 @@ class TLSClientConfig:
 
 
 @dataclass
+class QueueConfig:
+    """`sending_queue`: the Collector's exporterhelper queue, in front of every network exporter.
+
+    `queue_size` (items: spans, data points, log records) and `max_bytes` (serialised; 0 = no byte
+    limit) bound memory. `on_full` says what happens when the queue is full:
+
+    * `drop` (default): the request is dropped and counted in `als_bridge_dropped_items_total
+      {reason="queue_full"}`; everything else (other exporters, the receiver, Envoy) keeps flowing.
+    * `block`: the receiver stops reading its gRPC streams while this queue is full, which slows
+      Envoy through HTTP/2 flow control. Nothing is lost inside the bridge, but Envoy drops the
+      entries it cannot buffer (uncounted here), and one slow exporter slows every pipeline fed by
+      the same receiver.
+
+    `storage: file` keeps traces and logs in `directory` (one subdirectory per exporter) until the
+    backend has acknowledged them, so they survive an outage longer than memory holds and a restart
+    or crash of the bridge (at-least-once). Metrics stay in memory: they are cumulative, and the
+    next export carries what a lost one held. `max_disk_bytes` bounds the files; when it is
+    reached, new requests are dropped (`reason="disk_full"`). With storage, `queue_size` and
+    `max_bytes` bound only the part kept in memory as well.
+    """
+
+    enabled: bool = True
+    queue_size: int = 50_000
+    max_bytes: ByteSize = 64 * MiB
+    on_full: Literal["drop", "block"] = "drop"
+    storage: Literal["", "file"] = ""
+    directory: str = ""
+    max_disk_bytes: ByteSize = 1 * GiB
+
+    def validate(self) -> None:
+        if self.queue_size <= 0:
+            raise FieldError(("queue_size",), "must be greater than 0 (items the queue holds)")
+        if self.max_bytes < 0:
+            raise FieldError(("max_bytes",), "must not be negative (0 = no byte limit)")
+        if self.storage == "file":
+            if not self.enabled:
+                raise FieldError(("storage",), "needs enabled: true (a persistent queue is a queue)")
+            if not self.directory:
+                raise FieldError(("directory",), "must be set when storage is file")
+            if self.max_disk_bytes <= 0:
+                raise FieldError(("max_disk_bytes",), "must be greater than 0")
+
+
+@dataclass
+class RetryConfig:
+    """`retry_on_failure`: how long to keep trying a request the backend may still take.
+
+    The wait after the n-th failure is `initial_interval * multiplier**n`, capped at
+    `max_interval`, randomised by +/- `randomization_factor`, and at least what the backend asked
+    for (Retry-After / RetryInfo). After `max_elapsed_time` (0 = until shutdown) the request is
+    given up and counted in `als_bridge_export_failed_items_total{reason="retries_exhausted"}`,
+    and, with `storage: file`, deleted from disk: to ride out any outage on disk, set it to 0.
+    `enabled: false` gives up at the first failure (`reason="retry_disabled"`).
+    """
+
+    enabled: bool = True
+    initial_interval: Duration = 0.5
+    max_interval: Duration = 5.0
+    max_elapsed_time: Duration = 60.0
+    multiplier: float = 1.5
+    randomization_factor: float = 0.5
+
+    def validate(self) -> None:
+        if self.initial_interval <= 0:
+            raise FieldError(("initial_interval",), "must be greater than 0")
+        if self.max_interval < self.initial_interval:
+            raise FieldError(
+                ("max_interval",), f"must be at least initial_interval ({self.initial_interval}s)"
+            )
+        if self.multiplier < 1:
+            raise FieldError(("multiplier",), f"must be at least 1; got {self.multiplier}")
+        if not 0 <= self.randomization_factor <= 1:
+            raise FieldError(
+                ("randomization_factor",), f"must be from 0 to 1; got {self.randomization_factor}"
+            )
+
+
+@dataclass
 class OTLPExporterConfig:
     """`otlp`: OTLP over gRPC."""
 
@@ -26,6 +108,8 @@ class OTLPExporterConfig:
     tls: TLSClientConfig = field(default_factory=TLSClientConfig)
     compression: Literal["gzip", "none"] = "gzip"
     timeout: Duration = 5.0
+    sending_queue: QueueConfig = field(default_factory=QueueConfig)
+    retry_on_failure: RetryConfig = field(default_factory=RetryConfig)
 
 
 @dataclass
@@ -40,6 +124,8 @@ class OTLPHTTPExporterConfig:
     tls: TLSClientConfig = field(default_factory=TLSClientConfig)
     compression: Literal["gzip", "none"] = "gzip"
     timeout: Duration = 5.0
+    sending_queue: QueueConfig = field(default_factory=QueueConfig)
+    retry_on_failure: RetryConfig = field(default_factory=RetryConfig)
 
 
 @dataclass

@@ -14,7 +14,8 @@ from bridge.config.types import Duration
 # Envoy's default histogram buckets (HistogramSettingsImpl::defaultBuckets), which Istio's
 # standard metrics use for durations (ms) and sizes (bytes) alike.
 ENVOY_DEFAULT_BUCKETS = [
-    0.5, 1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000, 300000, 600000, 1800000, 3600000,
+    0.5, 1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000,
+    30000, 60000, 300000, 600000, 1800000, 3600000,
 ]  # fmt: skip
 # OTel HTTP/RPC semantic conventions' advice for *.duration histograms (seconds).
 SEMCONV_DURATION_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10]

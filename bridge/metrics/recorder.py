@@ -23,9 +23,9 @@ from bridge.identity import Ends, Workload
 from bridge.metrics.config import MetricsConfig
 from bridge.metrics.families import build_families
 from bridge.metrics.store import MetricStore
+from bridge.otlp import MetricResource
 from bridge.pipeline.consumer import Item
 from bridge.spans import Reporters, SpanSet
-from bridge.otlp import MetricResource
 from bridge.telemetry import SELF
 
 _sequence = itertools.count()
@@ -66,11 +66,11 @@ class MetricsRecorder:
         for resource, metrics in by_resource.items():
             workload = resource if isinstance(resource, Workload) else None
             key = MetricResource(workload, self.instance_id)
-            items.extend((key, metric) for metric in metrics)  # type: ignore[misc]
+            items.extend((key, metric) for metric in metrics)
         if self.config.temporality == "delta":
             self._start_ns = now_ns
         bridge = MetricResource(None, self.instance_id)
-        items.extend((bridge, metric) for metric in self_metrics(PROCESS_START_NS, now_ns))  # type: ignore[misc]
+        items.extend((bridge, metric) for metric in self_metrics(PROCESS_START_NS, now_ns))
         return items
 
 

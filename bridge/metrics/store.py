@@ -34,7 +34,9 @@ Temporality = Literal["cumulative", "delta"]
 LabelValues = tuple[str, ...]
 ResourceKey = Hashable  # a Workload, or None for the bridge's own resource
 
-SELF.describe("als_bridge_metric_overflow_total", "counter", "Points folded into an overflow series, by metric")
+SELF.describe(
+    "als_bridge_metric_overflow_total", "counter", "Points folded into an overflow series, by metric"
+)
 
 OVERFLOW_ATTRIBUTES = (KeyValue(key="otel.metric.overflow", value=any_value(True)),)
 _OVERFLOW: LabelValues = ("\x00overflow",)
@@ -96,7 +98,9 @@ class Instrument:
         cached = self._label_cache.get(labels)
         if cached is None:
             cached = [
-                KeyValue(key=k, value=any_value(v)) for k, v in zip(self.label_keys, labels, strict=True) if v != ""
+                KeyValue(key=k, value=any_value(v))
+                for k, v in zip(self.label_keys, labels, strict=True)
+                if v != ""
             ]
             if len(self._label_cache) < 4 * max(self.max_series, 10_000):
                 self._label_cache[labels] = cached
@@ -107,7 +111,8 @@ class Instrument:
 
     def collect(self, start_ns: int, now_ns: int, temporality: Temporality) -> dict[ResourceKey, Metric]:
         """One OTLP Metric per resource key; with delta temporality the state starts over."""
-        series, out = self._series, {}
+        series = self._series
+        out: dict[ResourceKey, Metric] = {}
         if temporality == "delta":
             self._series = {}
         agg = (
@@ -168,7 +173,9 @@ class MetricStore:
         self.instruments.append(inst)
         return inst
 
-    def collect(self, start_ns: int, now_ns: int, temporality: Temporality) -> dict[ResourceKey, list[Metric]]:
+    def collect(
+        self, start_ns: int, now_ns: int, temporality: Temporality
+    ) -> dict[ResourceKey, list[Metric]]:
         by_resource: dict[ResourceKey, list[Metric]] = {}
         with self.lock:
             for inst in self.instruments:

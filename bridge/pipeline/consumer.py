@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-
 # An item is (its resource key, the OTLP Span / LogRecord / Metric): a `Workload` for spans and
 # log records, a `bridge.otlp.MetricResource` for metrics.
 Item = tuple[Any, Any]

@@ -1,4 +1,6 @@
-"""Throwaway TLS certificates for tests: a CA, a server certificate for 127.0.0.1, a client certificate.
+"""Throwaway TLS certificates for tests: a CA, a server certificate for 127.0.0.1, a client certificate,
+and (`spiffe_client`) client certificates carrying a SPIFFE id as their URI SAN, as Istio's workload
+certificates do.
 
 Needs the `cryptography` package; tests that use this call `pytest.importorskip("cryptography")`.
 """
@@ -14,6 +16,8 @@ from typing import Any
 
 @dataclass
 class TestCerts:
+    __test__ = False  # a fixture's type, not a test class for pytest to collect
+
     ca_pem: bytes
     server_cert_pem: bytes
     server_key_pem: bytes
@@ -23,6 +27,40 @@ class TestCerts:
     client_cert_file: str
     client_key_file: str
     other_ca_file: str  # a CA that signed nothing here: verification against it must fail
+    server_cert_file: str = ""
+    server_key_file: str = ""
+    directory: str = ""
+    ca_key: Any = None  # the CA's private key, to sign more client certificates (`spiffe_client`)
+    ca_cert: Any = None
+
+
+@dataclass
+class ClientCert:
+    """A client certificate and its key, as PEM bytes and as files."""
+
+    cert_pem: bytes
+    key_pem: bytes
+    cert_file: str
+    key_file: str
+
+
+def spiffe_id(namespace: str, service_account: str, trust_domain: str = "cluster.local") -> str:
+    """Istio's SPIFFE id of a workload: `spiffe://TRUST_DOMAIN/ns/NS/sa/SA`."""
+    return f"spiffe://{trust_domain}/ns/{namespace}/sa/{service_account}"
+
+
+def spiffe_client(certs: TestCerts, uri: str, name: str, *, signed_by_other_ca: bool = False) -> ClientCert:
+    """A client certificate whose only SAN is the URI `uri`, signed by the test CA (or an unrelated one);
+    written as `<name>.pem` and `<name>-key.pem` in the certificates' directory."""
+    if signed_by_other_ca:
+        ca_key, ca_cert = _ca("unrelated CA for " + name)
+    else:
+        ca_key, ca_cert = certs.ca_key, certs.ca_cert
+    key, cert = _leaf(name, ca_key, ca_cert, server=False, uri=uri)
+    cert_file, key_file = Path(certs.directory, f"{name}.pem"), Path(certs.directory, f"{name}-key.pem")
+    cert_file.write_bytes(_cert_pem(cert))
+    key_file.write_bytes(_key_pem(key))
+    return ClientCert(_cert_pem(cert), _key_pem(key), str(cert_file), str(key_file))
 
 
 def make_certs(directory: Path) -> TestCerts:
@@ -35,6 +73,8 @@ def make_certs(directory: Path) -> TestCerts:
         "other-ca.pem": _cert_pem(other_ca_cert),
         "client.pem": _cert_pem(client_cert),
         "client-key.pem": _key_pem(client_key),
+        "server.pem": _cert_pem(server_cert),
+        "server-key.pem": _key_pem(server_key),
     }
     for name, data in files.items():
         (directory / name).write_bytes(data)
@@ -48,6 +88,11 @@ def make_certs(directory: Path) -> TestCerts:
         client_cert_file=str(directory / "client.pem"),
         client_key_file=str(directory / "client-key.pem"),
         other_ca_file=str(directory / "other-ca.pem"),
+        server_cert_file=str(directory / "server.pem"),
+        server_key_file=str(directory / "server-key.pem"),
+        directory=str(directory),
+        ca_key=ca_key,
+        ca_cert=ca_cert,
     )
 
 
@@ -81,7 +126,7 @@ def _ca(common_name: str) -> tuple[Any, Any]:
     return key, cert
 
 
-def _leaf(common_name: str, ca_key: Any, ca_cert: Any, *, server: bool) -> tuple[Any, Any]:
+def _leaf(common_name: str, ca_key: Any, ca_cert: Any, *, server: bool, uri: str = "") -> tuple[Any, Any]:
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes
     from cryptography.hazmat.primitives.asymmetric import ec
@@ -105,6 +150,10 @@ def _leaf(common_name: str, ca_key: Any, ca_cert: Any, *, server: bool) -> tuple
         builder = builder.add_extension(
             x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False
         )
+        if uri:
+            builder = builder.add_extension(
+                x509.SubjectAlternativeName([x509.UniformResourceIdentifier(uri)]), critical=False
+            )
     return key, builder.sign(ca_key, hashes.SHA256())
 
 

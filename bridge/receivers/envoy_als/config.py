@@ -5,8 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from bridge.config import FieldError
 from bridge.config.types import ByteSize
 from bridge.metrics.config import MetricsConfig
+from bridge.receivers.envoy_als.spiffe import pattern_problem
 
 
 @dataclass
@@ -34,6 +36,36 @@ class StaticPeer:
 
 
 @dataclass
+class TLSServerConfig:
+    """TLS of the ALS listener. Nothing set: plaintext (h2c), as Envoy's ALS cluster speaks by default.
+
+    Files are PEM and are read when the receiver starts, so an unreadable one stops the start
+    with an error naming its key.
+    """
+
+    cert_file: str = ""  # the server certificate (chain); set together with key_file
+    key_file: str = ""
+    # When set, every client must present a certificate signed by this CA (mutual TLS).
+    client_ca_file: str = ""
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.cert_file)
+
+    def validate(self) -> None:
+        if bool(self.cert_file) != bool(self.key_file):
+            present, absent = ("cert_file", "key_file") if self.cert_file else ("key_file", "cert_file")
+            raise FieldError(
+                (absent,), f"must be set together with {present} (a server certificate needs both)"
+            )
+        if self.client_ca_file and not self.cert_file:
+            raise FieldError(
+                ("client_ca_file",),
+                "needs cert_file and key_file: client certificates are only asked for over TLS",
+            )
+
+
+@dataclass
 class EnvoyALSReceiverConfig:
     # SkyWalking OAP's port, so an Istio config that points at SkyWalking works unchanged.
     endpoint: str = "0.0.0.0:11800"
@@ -44,3 +76,25 @@ class EnvoyALSReceiverConfig:
     static_peers: list[StaticPeer] = field(default_factory=list)
     # the metric families computed when the receiver is in a metrics pipeline
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
+    tls: TLSServerConfig = field(default_factory=TLSServerConfig)
+    # SPIFFE ids (client certificate URI SAN) whose streams are accepted; empty = any client the
+    # CA signed. `*` matches any characters within one segment (never a `/`). Needs client_ca_file.
+    allowed_spiffe_ids: list[str] = field(default_factory=list)
+    # Limits against broken or hostile clients; 0 turns a limit off.
+    max_concurrent_streams: int = 10_000  # over all connections; also gRPC's per-connection limit
+    max_entries_per_second_per_stream: int = 0  # a token bucket per stream, burst = one second's worth
+    max_value_length: int = 4096  # longer header values and other strings are cut to this many characters
+
+    def validate(self) -> None:
+        for key in ("max_concurrent_streams", "max_entries_per_second_per_stream", "max_value_length"):
+            if getattr(self, key) < 0:
+                raise FieldError((key,), "must not be negative (0 turns the limit off)")
+        if self.allowed_spiffe_ids and not self.tls.client_ca_file:
+            raise FieldError(
+                ("allowed_spiffe_ids",),
+                "needs tls.client_ca_file: a SPIFFE id is read from a verified client certificate",
+            )
+        for index, pattern in enumerate(self.allowed_spiffe_ids):
+            problem = pattern_problem(pattern)
+            if problem:
+                raise FieldError(("allowed_spiffe_ids", index), f"{problem}; got {pattern!r}")

@@ -4,13 +4,21 @@ Envoy opens one client-streaming RPC per worker thread per access logger and nev
 the identifier (node + log name) comes only in the first message of each stream. Each message
 is decoded here, by us rather than by gRPC, so a malformed or oversized message is counted and
 skipped while the stream (and every other stream) goes on.
+
+Admission happens once, when a stream opens: a client whose certificate's SPIFFE id is not in
+`allowed_spiffe_ids`, or a stream past `max_concurrent_streams`, is refused before any of its
+messages is read. Within an accepted stream, `max_entries_per_second_per_stream` drops the excess
+entries and `max_value_length` cuts long strings, so one noisy or hostile sidecar costs the others
+nothing.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
-from typing import Any
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, NoReturn
 
 import grpc
 from google.protobuf.message import DecodeError
@@ -19,39 +27,111 @@ from bridge.decode import EntryView, from_http, from_tcp
 from bridge.identity import workload_from_node
 from bridge.pipeline.convert import EntryConverter, StreamState
 from bridge.receivers.envoy_als import _protos
-from bridge.receivers.envoy_als.config import EnvoyALSReceiverConfig
+from bridge.receivers.envoy_als.config import EnvoyALSReceiverConfig, TLSServerConfig
+from bridge.receivers.envoy_als.limits import TokenBucket, truncate_long_values
+from bridge.receivers.envoy_als.spiffe import SpiffeAllowList
 from bridge.telemetry import SELF, RateLimitedLogger
 
 log = logging.getLogger("bridge.receivers.envoy_als")
 _warn = RateLimitedLogger(log)
+
+SELF.describe(
+    "als_bridge_streams_refused_total", "counter", "ALS streams refused when they opened, by reason"
+)
+SELF.describe("als_bridge_values_truncated_total", "counter", "ALS entry strings cut to max_value_length")
 
 # gRPC's own cap sits above ours so that an oversized message reaches our code, where it is
 # counted and skipped; only a message past this hard cap makes gRPC end the stream.
 _GRPC_HARD_CAP_FACTOR = 4
 
 
-def _decode_entries(message: Any) -> tuple[list[EntryView], int]:
-    """Views of the message's entries, and how many entries could not be read."""
-    views: list[EntryView] = []
-    bad = 0
+class ReceiverStartError(OSError):
+    """The receiver cannot start (listen address, TLS files); the message names the config key."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Refusal:
+    """Why a stream is not admitted: the gRPC status it gets and the `reason` label it is counted under."""
+
+    code: grpc.StatusCode
+    reason: str
+    detail: str
+
+
+def _entries_of(message: Any) -> tuple[Any, str]:
+    """The message's repeated entries and their type ("http", "tcp"), counted as received."""
     kind = message.WhichOneof("log_entries")
     if kind == "http_logs":
-        for entry in message.http_logs.log_entry:
-            try:
-                views.append(from_http(entry))
-            except (ValueError, IndexError) as err:
-                bad += 1
-                _warn.warning("bad-http-entry", "skipping an HTTP entry that could not be read: %s", err)
-        SELF.add("als_bridge_entries_received_total", len(message.http_logs.log_entry), type="http")
+        entries, entry_type = message.http_logs.log_entry, "http"
     elif kind == "tcp_logs":
-        for entry in message.tcp_logs.log_entry:
-            try:
-                views.append(from_tcp(entry))
-            except (ValueError, IndexError) as err:
-                bad += 1
-                _warn.warning("bad-tcp-entry", "skipping a TCP entry that could not be read: %s", err)
-        SELF.add("als_bridge_entries_received_total", len(message.tcp_logs.log_entry), type="tcp")
-    return views, bad
+        entries, entry_type = message.tcp_logs.log_entry, "tcp"
+    else:
+        return (), ""
+    SELF.add("als_bridge_entries_received_total", len(entries), type=entry_type)
+    return entries, entry_type
+
+
+@dataclass(slots=True)
+class _Decoded:
+    views: list[EntryView]
+    unreadable: int = 0
+    truncated: int = 0  # strings cut to max_value_length
+
+
+def _decode_entries(entries: Any, entry_type: str, max_value_length: int) -> _Decoded:
+    """Views of `entries`, their long strings cut to `max_value_length` (0: none are cut).
+
+    Only an entry whose encoded size exceeds the limit can hold a string over it, so the field
+    walk of `truncate_long_values` is skipped for the usual small entry at the cost of one C call.
+    """
+    decode = from_http if entry_type == "http" else from_tcp
+    out = _Decoded([])
+    for entry in entries:
+        try:
+            view = decode(entry)
+        except (ValueError, IndexError) as err:
+            out.unreadable += 1
+            _warn.warning(
+                f"bad-{entry_type}-entry", "skipping a %s entry that could not be read: %s", entry_type, err
+            )
+            continue
+        if max_value_length and entry.ByteSize() > max_value_length:
+            out.truncated += truncate_long_values(view, max_value_length)
+        out.views.append(view)
+    return out
+
+
+def _read_pem(tls: TLSServerConfig, key: str, receiver: str) -> bytes:
+    """The PEM file named by `tls.<key>`; an unreadable or non-PEM file stops the start, naming the key."""
+    path: str = getattr(tls, key)
+    where = f"receivers.{receiver}.tls.{key}"
+    try:
+        data = Path(path).read_bytes()
+    except OSError as err:
+        raise ReceiverStartError(f"{where}: cannot read {path!r}: {err.strerror or err}") from None
+    if b"-----BEGIN " not in data:
+        raise ReceiverStartError(f"{where}: {path!r} is not a PEM file (no -----BEGIN line)")
+    return data
+
+
+def server_credentials(tls: TLSServerConfig, receiver: str) -> grpc.ServerCredentials:
+    """gRPC credentials for `tls`; with a client CA, a client certificate it signed is required."""
+    cert = _read_pem(tls, "cert_file", receiver)
+    key = _read_pem(tls, "key_file", receiver)
+    client_ca = _read_pem(tls, "client_ca_file", receiver) if tls.client_ca_file else None
+    return grpc.ssl_server_credentials(
+        [(key, cert)], root_certificates=client_ca, require_client_auth=client_ca is not None
+    )
+
+
+def peer_spiffe_id(context: grpc.aio.ServicerContext) -> str:
+    """The SPIFFE id of the client's verified certificate, "" if it has none.
+
+    gRPC's auth context carries it as `peer_spiffe_id` when the certificate has exactly one URI
+    SAN and that starts with `spiffe://` (the X.509-SVID rule); `peer_uri` lists every URI SAN.
+    """
+    values = context.auth_context().get("peer_spiffe_id") or []
+    return values[0].decode(errors="replace") if len(values) == 1 else ""
 
 
 class EnvoyALSReceiver:
@@ -60,6 +140,8 @@ class EnvoyALSReceiver:
         self._config = config
         self._converter = converter
         self._server: grpc.aio.Server | None = None
+        self._allowed = SpiffeAllowList(config.allowed_spiffe_ids) if config.allowed_spiffe_ids else None
+        self._open_streams = 0  # touched only on the server's event loop
         self.port = 0
 
     def _handlers(self) -> grpc.GenericRpcHandler:
@@ -71,19 +153,31 @@ class EnvoyALSReceiver:
         return grpc.method_handlers_generic_handler(_protos.SERVICE_NAME, {_protos.METHOD_NAME: method})
 
     async def start(self) -> None:
-        cap = max(self._config.max_recv_msg_size * _GRPC_HARD_CAP_FACTOR, 4 * 1024 * 1024)
-        self._server = grpc.aio.server(
-            options=[
-                ("grpc.max_receive_message_length", cap),
-                ("grpc.so_reuseport", 0),
-            ],
-        )
+        tls = self._config.tls
+        credentials = server_credentials(tls, self.name) if tls.enabled else None
+        self._server = grpc.aio.server(options=self._server_options())
         self._server.add_generic_rpc_handlers((self._handlers(),))
-        self.port = self._server.add_insecure_port(self._config.endpoint)
+        endpoint = self._config.endpoint
+        if credentials is None:
+            self.port = self._server.add_insecure_port(endpoint)
+        else:
+            self.port = self._server.add_secure_port(endpoint, credentials)
         if self.port == 0:
-            raise OSError(f"receivers.{self.name}: cannot listen on {self._config.endpoint}")
+            raise ReceiverStartError(f"receivers.{self.name}: cannot listen on {endpoint}")
         await self._server.start()
-        log.info("receiver %s listening on %s (port %d)", self.name, self._config.endpoint, self.port)
+        security = "plaintext"
+        if tls.enabled:
+            security = "mutual TLS" if tls.client_ca_file else "TLS"
+        log.info("receiver %s listening on %s (port %d, %s)", self.name, endpoint, self.port, security)
+
+    def _server_options(self) -> list[tuple[str, int]]:
+        cap = max(self._config.max_recv_msg_size * _GRPC_HARD_CAP_FACTOR, 4 * 1024 * 1024)
+        options = [("grpc.max_receive_message_length", cap), ("grpc.so_reuseport", 0)]
+        if self._config.max_concurrent_streams:
+            # Per connection (HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS: the client queues the rest);
+            # the cap over all connections is kept in `_admit`.
+            options.append(("grpc.max_concurrent_streams", self._config.max_concurrent_streams))
+        return options
 
     async def stop(self, grace: float) -> None:
         """Stop accepting streams, and give open streams `grace` seconds to end."""
@@ -91,22 +185,61 @@ class EnvoyALSReceiver:
             await self._server.stop(grace)
 
     async def _stream(self, requests: AsyncIterator[bytes], context: grpc.aio.ServicerContext) -> Any:
+        refusal = self._admit(context)
+        if refusal is not None:
+            await self._refuse(context, refusal)
         stream = StreamState(peer=context.peer())
+        rate = self._config.max_entries_per_second_per_stream
+        bucket = TokenBucket(rate) if rate else None
+        self._open_streams += 1
         SELF.add("als_bridge_streams_open", 1)
         SELF.add("als_bridge_streams_total", 1)
         try:
             async for raw in requests:
-                self._on_message(stream, raw)
+                self._on_message(stream, raw, bucket)
         finally:
+            self._open_streams -= 1
             SELF.add("als_bridge_streams_open", -1)
         return _protos.StreamAccessLogsResponse()
+
+    def _admit(self, context: grpc.aio.ServicerContext) -> _Refusal | None:
+        """Why this new stream is refused, or None. The identity check comes first, so a client that
+        is not allowed learns nothing about the bridge's load."""
+        if self._allowed is not None:
+            spiffe_id = peer_spiffe_id(context)
+            if not self._allowed.allows(spiffe_id):
+                shown = spiffe_id or "no SPIFFE id (the certificate needs exactly one spiffe:// URI SAN)"
+                return _Refusal(
+                    grpc.StatusCode.PERMISSION_DENIED, "spiffe_id", f"client {shown} is not allowed"
+                )
+        cap = self._config.max_concurrent_streams
+        if cap and self._open_streams >= cap:
+            return _Refusal(
+                grpc.StatusCode.RESOURCE_EXHAUSTED,
+                "max_concurrent_streams",
+                f"{self._open_streams} streams are open, the limit is max_concurrent_streams {cap}",
+            )
+        return None
+
+    async def _refuse(self, context: grpc.aio.ServicerContext, refusal: _Refusal) -> NoReturn:
+        """Count, log (rate-limited) and end the stream with the refusal's status, unread."""
+        SELF.add("als_bridge_streams_refused_total", reason=refusal.reason)
+        _warn.warning(
+            f"refused-{refusal.reason}",
+            "receiver %s refused a stream from %s: %s",
+            self.name,
+            context.peer(),
+            refusal.detail,
+        )
+        await context.abort(refusal.code, refusal.detail)
+        raise AssertionError("grpc.aio's abort() ends the call by raising")  # for the type checker
 
     def _warn_once(self, stream: StreamState, key: str, msg: str, *args: object) -> None:
         if key not in stream.warned:
             stream.warned.add(key)
             log.warning(msg, *args)
 
-    def _on_message(self, stream: StreamState, raw: bytes) -> None:
+    def _on_message(self, stream: StreamState, raw: bytes, bucket: TokenBucket | None) -> None:
         if len(raw) > self._config.max_recv_msg_size:
             SELF.add("als_bridge_decode_errors_total", kind="oversized_message")
             self._warn_once(
@@ -128,23 +261,31 @@ class EnvoyALSReceiver:
             return
         if message.HasField("identifier"):
             self._on_identifier(stream, message.identifier)
-        views, bad = _decode_entries(message)
-        if bad:
-            SELF.add("als_bridge_entries_dropped_total", bad, reason="unreadable_entry")
+        entries, entry_type = _entries_of(message)
+        if not entries:
+            return
         if stream.local is None:
-            if views:
-                SELF.add("als_bridge_entries_dropped_total", len(views), reason="no_identifier")
-                self._warn_once(
-                    stream,
-                    "no-identifier",
-                    "stream from %s sent entries before any identifier; they are dropped "
-                    "(Envoy always sends one first: is this an Envoy?)",
-                    stream.peer,
-                )
+            SELF.add("als_bridge_entries_dropped_total", len(entries), reason="no_identifier")
+            self._warn_once(
+                stream,
+                "no-identifier",
+                "stream from %s sent entries before any identifier; they are dropped "
+                "(Envoy always sends one first: is this an Envoy?)",
+                stream.peer,
+            )
             return
-        if not views:
+        if bucket is not None:
+            entries = self._rate_limit(stream, entries, bucket)
+        # A message no longer than the limit cannot hold a string over it.
+        limit = self._config.max_value_length if len(raw) > self._config.max_value_length else 0
+        decoded = _decode_entries(entries, entry_type, limit)
+        if decoded.unreadable:
+            SELF.add("als_bridge_entries_dropped_total", decoded.unreadable, reason="unreadable_entry")
+        if decoded.truncated:
+            self._on_truncated(stream, decoded.truncated)
+        if not decoded.views:
             return
-        errors = self._converter.convert(stream, views)
+        errors = self._converter.convert(stream, decoded.views)
         for error in errors:
             kind = error.split(":", 1)[0]
             SELF.add("als_bridge_decode_errors_total", kind=f"peer_metadata_{kind}")
@@ -156,6 +297,32 @@ class EnvoyALSReceiver:
                 stream.node_id,
                 error,
             )
+
+    def _rate_limit(self, stream: StreamState, entries: Any, bucket: TokenBucket) -> Any:
+        """The entries the stream's bucket admits now (the first ones); the rest are counted as dropped."""
+        allowed = bucket.take(len(entries))
+        if allowed == len(entries):
+            return entries
+        SELF.add("als_bridge_entries_dropped_total", len(entries) - allowed, reason="rate_limited")
+        _warn.warning(
+            "rate-limited",
+            "stream from %s (%s) sends over max_entries_per_second_per_stream %d; excess entries are dropped",
+            stream.peer,
+            stream.node_id,
+            self._config.max_entries_per_second_per_stream,
+        )
+        return entries[:allowed]
+
+    def _on_truncated(self, stream: StreamState, cut: int) -> None:
+        SELF.add("als_bridge_values_truncated_total", cut)
+        _warn.warning(
+            "truncated",
+            "stream from %s (%s): cut %d values longer than max_value_length %d",
+            stream.peer,
+            stream.node_id,
+            cut,
+            self._config.max_value_length,
+        )
 
     def _on_identifier(self, stream: StreamState, identifier: Any) -> None:
         stream.local = workload_from_node(identifier.node)

@@ -1,0 +1,140 @@
+"""Writing metric families as Prometheus text 0.0.4 or OpenMetrics 1.0.0, and choosing between them.
+
+The two formats differ in small ways that matter to a scraper:
+- OpenMetrics names a counter family without `_total` and its samples with it; text 0.0.4 names
+  both the same (`# TYPE x_total counter`, `x_total 1`). A counter whose name lacks `_total` (with
+  `add_metric_suffixes: false`) therefore gets one added to its samples in OpenMetrics only.
+- OpenMetrics escapes `"` in HELP text and ends with `# EOF`.
+Values and `le`/`quantile` labels are written the same way in both, as Go's `%g` with shortest
+round-trip digits (Prometheus' client library), so `le` values match the OTLP path's.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Iterator
+from decimal import Decimal
+
+from bridge.exporters.prometheus.labels import Labels
+from bridge.exporters.prometheus.store import Family, HistogramValue, Series, SummaryValue
+
+TEXT_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+OPENMETRICS_CONTENT_TYPE = "application/openmetrics-text; version=1.0.0; charset=utf-8"
+_OPENMETRICS = "application/openmetrics-text"
+_TEXT_RANGES = frozenset({"text/plain", "text/*", "*/*"})
+_SHORTEST_EXPONENT_FROM = 6  # Go's %g with shortest precision switches to an exponent at 1e+06
+
+
+def wants_open_metrics(accept: str) -> bool:
+    """Whether an `Accept` header prefers OpenMetrics to plain text (by q-value; a tie goes to OpenMetrics,
+    which is what a scraper listing it at all is after). Prometheus sends OpenMetrics at q=1, text at 0.5."""
+    best = {True: 0.0, False: 0.0}
+    for media_range in accept.split(","):
+        media, *params = (part.strip() for part in media_range.split(";"))
+        media = media.lower()
+        if media != _OPENMETRICS and media not in _TEXT_RANGES:
+            continue
+        quality = 1.0
+        for param in params:
+            key, _, value = param.partition("=")
+            if key.strip().lower() == "q":
+                quality = _quality(value)
+        is_open_metrics = media == _OPENMETRICS
+        best[is_open_metrics] = max(best[is_open_metrics], quality)
+    return best[True] > 0 and best[True] >= best[False]
+
+
+def render(families: Iterable[Family], open_metrics: bool) -> bytes:
+    """The whole exposition in one format."""
+    lines: list[str] = []
+    for family in families:
+        lines += _family_lines(family, open_metrics)
+    if open_metrics:
+        lines.append("# EOF")
+    return ("\n".join(lines) + "\n").encode("utf-8") if lines else b""
+
+
+def _family_lines(family: Family, open_metrics: bool) -> Iterator[str]:
+    name, sample_name = family.name, family.name
+    if family.kind == "counter" and open_metrics:
+        name = family.name.removesuffix("_total")
+        sample_name = name + "_total"
+    if family.help:
+        yield f"# HELP {name} {_escape_help(family.help, open_metrics)}"
+    yield f"# TYPE {name} {family.kind}"
+    for labels in sorted(family.series):
+        series = family.series[labels]
+        if isinstance(series.value, HistogramValue):
+            yield from _histogram_lines(sample_name, series, series.value)
+        elif isinstance(series.value, SummaryValue):
+            yield from _summary_lines(sample_name, series, series.value)
+        else:
+            yield _sample(sample_name, labels, series.value)
+
+
+def _histogram_lines(name: str, series: Series, value: HistogramValue) -> Iterator[str]:
+    cumulative = 0
+    for bound, count in zip((*value.bounds, math.inf), value.counts, strict=True):
+        cumulative += count
+        yield _sample(f"{name}_bucket", (*series.labels, ("le", number_text(bound))), cumulative)
+    if value.sum is not None:
+        yield _sample(f"{name}_sum", series.labels, value.sum)
+    yield _sample(f"{name}_count", series.labels, value.count)
+
+
+def _summary_lines(name: str, series: Series, value: SummaryValue) -> Iterator[str]:
+    for quantile, quantile_value in value.quantiles:
+        yield _sample(name, (*series.labels, ("quantile", number_text(quantile))), quantile_value)
+    yield _sample(f"{name}_sum", series.labels, value.sum)
+    yield _sample(f"{name}_count", series.labels, value.count)
+
+
+def _sample(name: str, labels: Labels, value: float) -> str:
+    if not labels:
+        return f"{name} {number_text(value)}"
+    pairs = ",".join(f'{key}="{escape_label_value(text)}"' for key, text in labels)
+    return f"{name}{{{pairs}}} {number_text(value)}"
+
+
+def number_text(value: float) -> str:
+    """A value or bound as Go's `FormatFloat(v, 'g', -1, 64)` writes it (Prometheus' client library and
+    VictoriaMetrics do): `1`, `0.005`, `1e+06`, `+Inf`. So `le="1"` here is `le="1"` in the OTLP path too.
+    Integers (counts) are written as they are."""
+    if isinstance(value, int):
+        return str(value)
+    if math.isnan(value):
+        return "NaN"
+    if math.isinf(value):
+        return "+Inf" if value > 0 else "-Inf"
+    if value == 0:
+        return "-0" if math.copysign(1.0, value) < 0 else "0"
+    sign, digits, exponent = Decimal(repr(value)).as_tuple()
+    assert isinstance(exponent, int)  # finite, checked above
+    kept = list(digits)
+    while len(kept) > 1 and kept[-1] == 0:
+        kept.pop()
+        exponent += 1
+    magnitude = len(kept) + exponent - 1  # the power of ten of the first digit
+    prefix = "-" if sign else ""
+    if magnitude < -4 or magnitude >= _SHORTEST_EXPONENT_FROM:
+        mantissa = str(kept[0]) + ("." + "".join(map(str, kept[1:])) if len(kept) > 1 else "")
+        return f"{prefix}{mantissa}e{'-' if magnitude < 0 else '+'}{abs(magnitude):02d}"
+    return prefix + format(Decimal((0, tuple(kept), exponent)), "f")
+
+
+def escape_label_value(text: str) -> str:
+    """Backslash, double quote and line feed escaped, as both formats require."""
+    return text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+def _escape_help(text: str, open_metrics: bool) -> str:
+    text = text.replace("\\", "\\\\").replace("\n", "\\n")
+    return text.replace('"', '\\"') if open_metrics else text
+
+
+def _quality(value: str) -> float:
+    try:
+        quality = float(value)
+    except ValueError:
+        return 0.0
+    return quality if 0.0 <= quality <= 1.0 else 0.0

@@ -1,0 +1,164 @@
+"""The OpenTelemetry semantic conventions' request duration metrics, per workload.
+
+Why: backends and dashboards built on the conventions (not on Istio) read these, with the
+workload as the resource, as if each workload were instrumented itself.
+
+Metrics (OTLP name, unit -> Prometheus name after Prometheus' OTLP translation):
+
+| OTLP name                      | kind      | unit | Prometheus                                      |
+|--------------------------------|-----------|------|-------------------------------------------------|
+| `http.server.request.duration` | histogram | s    | `http_server_request_duration_seconds_bucket` … |
+| `http.client.request.duration` | histogram | s    | `http_client_request_duration_seconds_bucket` … |
+| `rpc.server.call.duration`     | histogram | s    | `rpc_server_call_duration_seconds_bucket` …     |
+| `rpc.client.call.duration`     | histogram | s    | `rpc_client_call_duration_seconds_bucket` …     |
+
+(A backend that adds no suffixes, like Mimir by default, stores `http_server_request_duration`.)
+
+One point per span of the entry, on the span's resource: the reporting workload, or for the
+CLIENT span synthesized in `reporters: server_side`, the caller. A gRPC call records only the
+`rpc.*` metric of its side (as gRPC instrumentations do), other HTTP calls the `http.*` one; TCP
+connections have no convention and record nothing here.
+
+Attributes (v1.44.0 http-metrics.md / rpc-metrics.md), as strings like every label here:
+* HTTP server: `http.request.method`, `url.scheme`, `http.response.status_code`, `error.type`,
+  `network.protocol.version`; HTTP client: the same plus `server.address` and `server.port`.
+  No `http.route` (ALS has none) and never the URL path.
+* RPC: `rpc.system.name` (`grpc`), `rpc.method` (`pkg.Service/Method`),
+  `rpc.response.status_code` (`OK`, `UNAVAILABLE`, ...), `error.type`.
+`error.type` is the span's own (set only when the span's status is ERROR, by the side's rule);
+`server.address` / `server.port` are the CLIENT span's. An empty value leaves the attribute out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
+
+from bridge.decode import EntryView
+from bridge.identity import Ends
+from bridge.metrics.config import SemconvMetricsConfig
+from bridge.metrics.store import MetricStore
+from bridge.spans import Reporters, SpanSet, semconv
+
+HTTP_SERVER_LABELS = (
+    "http.request.method",
+    "url.scheme",
+    "http.response.status_code",
+    "error.type",
+    "network.protocol.version",
+)
+HTTP_CLIENT_LABELS = (*HTTP_SERVER_LABELS, "server.address", "server.port")
+CACHE_SIZE = 10_000
+RPC_LABELS = ("rpc.system.name", "rpc.method", "rpc.response.status_code", "error.type")
+
+_SERVER = Span.SpanKind.SPAN_KIND_SERVER
+_CLIENT = Span.SpanKind.SPAN_KIND_CLIENT
+_ERROR = Status.STATUS_CODE_ERROR
+
+
+def span_strings(span: Span, keys: Iterable[str]) -> dict[str, str]:
+    """The span's attributes named in `keys`, as strings; one pass over its attributes."""
+    wanted = frozenset(keys)
+    found: dict[str, str] = {}
+    for kv in span.attributes:
+        if kv.key in wanted:
+            value = kv.value
+            kind = value.WhichOneof("value")
+            found[kv.key] = str(getattr(value, kind)) if kind else ""
+    return found
+
+
+def _error_type(span: Span) -> str:
+    if span.status.code != _ERROR:
+        return ""
+    return span_strings(span, ("error.type",)).get("error.type", "")
+
+
+def rpc_method(view: EntryView) -> str:
+    """`pkg.Service/Method` from the gRPC path, as the span's `rpc.method`."""
+    return view.path.partition("?")[0].lstrip("/") or "_OTHER"
+
+
+class SemconvFamily:
+    """Records the semconv duration histograms; resource: the span's workload."""
+
+    def __init__(self, store: MetricStore, config: SemconvMetricsConfig) -> None:
+        buckets = config.duration_buckets
+        self._http_server = store.histogram(
+            "http.server.request.duration",
+            "Duration of HTTP server requests",
+            "s",
+            HTTP_SERVER_LABELS,
+            buckets,
+        )
+        self._http_client = store.histogram(
+            "http.client.request.duration",
+            "Duration of HTTP client requests",
+            "s",
+            HTTP_CLIENT_LABELS,
+            buckets,
+        )
+        self._rpc_server = store.histogram(
+            "rpc.server.call.duration", "Duration of RPCs, server side", "s", RPC_LABELS, buckets
+        )
+        self._rpc_client = store.histogram(
+            "rpc.client.call.duration", "Duration of RPCs, client side", "s", RPC_LABELS, buckets
+        )
+        self._addresses: dict[tuple[str, str, str, int], tuple[str, str]] = {}
+
+    def record(self, view: EntryView, ends: Ends, spans: SpanSet, reporters: Reporters) -> None:
+        if view.is_tcp or not spans.spans:
+            return
+        seconds = (view.end_ns - view.start_ns) / 1e9
+        if semconv.is_grpc(view.request_headers.get("content-type", "")):
+            self._record_rpc(view, spans, seconds)
+        else:
+            self._record_http(view, spans, seconds)
+
+    def _record_rpc(self, view: EntryView, spans: SpanSet, seconds: float) -> None:
+        code = semconv.grpc_status(view.response_trailers, view.response_headers, view.response_code)
+        status = "" if code is None else semconv.grpc_code_name(code)
+        method = rpc_method(view)
+        for workload, span in spans.spans:
+            instrument = self._rpc_server if span.kind == _SERVER else self._rpc_client
+            instrument.record(workload, ("grpc", method, status, _error_type(span)), seconds)
+
+    def _record_http(self, view: EntryView, spans: SpanSet, seconds: float) -> None:
+        method = view.method or "_OTHER"
+        code = str(view.response_code) if view.response_code else ""
+        for workload, span in spans.spans:
+            if span.kind == _CLIENT:
+                address, port = self._server_address(view, span, synthesized=span is not spans.own)
+                client_labels = (
+                    method,
+                    view.scheme,
+                    code,
+                    _error_type(span),
+                    view.protocol_version,
+                    address,
+                    port,
+                )
+                self._http_client.record(workload, client_labels, seconds)
+            else:
+                server_labels = (method, view.scheme, code, _error_type(span), view.protocol_version)
+                self._http_server.record(workload, server_labels, seconds)
+
+    def _server_address(self, view: EntryView, span: Span, synthesized: bool) -> tuple[str, str]:
+        """The CLIENT span's `server.address` and `server.port`, read from the span once per key.
+
+        The span builder derives them from exactly these inputs: the authority, the scheme, and
+        the upstream address (the local address for a synthesized CLIENT span) as fallback.
+        """
+        if synthesized:
+            key = (view.authority, view.scheme, view.downstream_local_ip, view.downstream_local_port)
+        else:
+            key = (view.authority, view.scheme, view.upstream_remote_ip, view.upstream_remote_port)
+        found = self._addresses.get(key)
+        if found is None:
+            values = span_strings(span, ("server.address", "server.port"))
+            found = (values.get("server.address", ""), values.get("server.port", ""))
+            if len(self._addresses) >= CACHE_SIZE:
+                self._addresses.clear()
+            self._addresses[key] = found
+        return found

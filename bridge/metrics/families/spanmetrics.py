@@ -1,0 +1,78 @@
+"""Span metrics in the Collector `spanmetrics` connector's shape: what Jaeger's Monitor tab reads.
+
+Why here: every span the bridge builds is known at this point, before any sampling, so the call
+rates and latencies are exact even when the traces pipeline samples.
+
+Metrics (OTLP name, unit -> Prometheus name after Prometheus' OTLP translation):
+
+| OTLP name                              | kind      | unit | Prometheus                                    |
+|----------------------------------------|-----------|------|-----------------------------------------------|
+| `traces_span_metrics_calls_total`      | counter   | ""   | `traces_span_metrics_calls_total`             |
+| `traces_span_metrics_duration_seconds` | histogram | s    | `traces_span_metrics_duration_seconds_bucket` |
+
+Jaeger reads these with `metric_namespace: traces_span_metrics`, `normalize_calls: true`,
+`normalize_duration: true` and `latency_unit: s` (its default unit is ms).
+
+Labels, with the values the connector gives them after Prometheus' translation: `service_name`
+(the span's resource `service.name`), `span_name`, `span_kind` (`SPAN_KIND_SERVER`,
+`SPAN_KIND_CLIENT`), `status_code` (`STATUS_CODE_UNSET`, `STATUS_CODE_ERROR`, `STATUS_CODE_OK`).
+One point per span of the entry (`SpanSet.spans`), so the synthesized CLIENT spans of
+`reporters: server_side` count under their caller's name, as they appear in the traces.
+"""
+
+from __future__ import annotations
+
+from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
+
+from bridge.decode import EntryView
+from bridge.identity import Ends, Workload, resource_attributes
+from bridge.metrics.config import SpanMetricsConfig
+from bridge.metrics.store import MetricStore
+from bridge.spans import Reporters, SpanSet
+
+LABELS = ("service_name", "span_name", "span_kind", "status_code")
+CACHE_SIZE = 10_000
+
+SPAN_KINDS = {value: name for name, value in Span.SpanKind.items()}
+STATUS_CODES = {value: name for name, value in Status.StatusCode.items()}
+
+
+def resource_service_name(w: Workload) -> str:
+    """The `service.name` of the workload's resource, exactly as the spans carry it."""
+    for key, value in resource_attributes(w):
+        if key == "service.name":
+            return str(value)
+    return ""
+
+
+class SpanMetricsFamily:
+    """Records `traces_span_metrics_*`; resource: the bridge itself (None)."""
+
+    def __init__(self, store: MetricStore, config: SpanMetricsConfig) -> None:
+        self._calls = store.counter(
+            "traces_span_metrics_calls_total", "Spans, by name, kind and status", "", LABELS
+        )
+        self._duration = store.histogram(
+            "traces_span_metrics_duration_seconds", "Span duration", "s", LABELS, config.latency_buckets
+        )
+        self._names: dict[Workload, str] = {}
+
+    def record(self, view: EntryView, ends: Ends, spans: SpanSet, reporters: Reporters) -> None:
+        for workload, span in spans.spans:
+            labels = (
+                self._service_name(workload),
+                span.name,
+                SPAN_KINDS.get(span.kind, "SPAN_KIND_UNSPECIFIED"),
+                STATUS_CODES.get(span.status.code, "STATUS_CODE_UNSET"),
+            )
+            self._calls.add(None, labels)
+            self._duration.record(None, labels, (span.end_time_unix_nano - span.start_time_unix_nano) / 1e9)
+
+    def _service_name(self, w: Workload) -> str:
+        name = self._names.get(w)
+        if name is None:
+            name = resource_service_name(w)
+            if len(self._names) >= CACHE_SIZE:
+                self._names.clear()
+            self._names[w] = name
+        return name
