@@ -18,6 +18,7 @@ from typing import Any
 from bridge.config.model import ComponentID, Config, PipelineConfig
 from bridge.exporters.base import Exporter, Signal
 from bridge.exporters.config import DebugExporterConfig, OTLPExporterConfig, OTLPHTTPExporterConfig
+from bridge.exporters.prometheus.config import PrometheusExporterConfig
 from bridge.exporters.queue import QueuedExporter
 from bridge.identity import IdentityResolver
 from bridge.metrics.recorder import MetricsRecorder
@@ -44,6 +45,10 @@ def _make_exporter(cid: ComponentID, config: Any) -> Exporter:
         from bridge.exporters.otlphttp.exporter import OTLPHTTPExporter
 
         return OTLPHTTPExporter(name, config)
+    if isinstance(config, PrometheusExporterConfig):
+        from bridge.exporters.prometheus.exporter import PrometheusExporter
+
+        return PrometheusExporter(name, config)
     if isinstance(config, DebugExporterConfig):
         from bridge.exporters.debug.exporter import DebugExporter
 
@@ -175,5 +180,11 @@ def run(config: Config) -> int:
     """Entry point of `als-bridge --config FILE`."""
     telemetry = config.service.telemetry
     configure_logging(telemetry.logs.level, telemetry.logs.encoding)
-    asyncio.run(serve(config))
+    for warning in config.warnings:
+        log.warning("config: %s", warning)
+    try:
+        asyncio.run(serve(config))
+    except (OSError, ValueError) as err:  # a port in use, an unreadable certificate: one clear line
+        log.error("cannot start: %s", err)
+        return 1
     return 0

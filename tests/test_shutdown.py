@@ -15,7 +15,7 @@ import yaml
 from tests.fixtures.als import http_entry, message, send_stream
 from tests.support.otlp_sink import OTLPSink
 
-_LISTENING = re.compile(r"listening on \S+ \(port (\d+)\)")
+_LISTENING = re.compile(r"listening on \S+ \(port (\d+)")
 
 
 def _start_bridge(config_path: Path) -> tuple[subprocess.Popen[str], int]:
@@ -66,3 +66,25 @@ def test_signal_flushes_held_spans_and_exits_zero(tmp_path: Path, sig: signal.Si
             if proc.poll() is None:
                 proc.kill()
         assert len(sink.spans()) == 25
+
+
+def test_a_port_in_use_is_one_clear_error_and_exit_1(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        config = {
+            "receivers": {"envoy_als": {"endpoint": f"127.0.0.1:{port}"}},
+            "exporters": {"debug": {}},
+            "service": {"pipelines": {"traces": {"receivers": ["envoy_als"], "exporters": ["debug"]}}},
+        }
+        path = tmp_path / "bridge.yaml"
+        path.write_text(yaml.safe_dump(config))
+        out = subprocess.run(
+            [sys.executable, "-m", "bridge", "--config", str(path)], capture_output=True, text=True, timeout=30
+        )
+    assert out.returncode == 1
+    assert "cannot start" in out.stderr and f"127.0.0.1:{port}" in out.stderr
+    assert "Traceback" not in out.stderr

@@ -150,13 +150,22 @@ class FileQueue:
         self._lock = threading.Lock()  # counters and cursors
         self._write_lock = threading.Lock()  # one file written at a time, in sequence order
         self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-        self._lock_fd = _lock_directory(self.directory)
-        self._dir_fd = os.open(self.directory, os.O_RDONLY | os.O_DIRECTORY)
         self._bytes = 0  # size of every queue file on disk, the one being sent included
         self._items = 0
         self._found: collections.deque[int] = collections.deque()  # left by an earlier run
         self._next_seq = 0
-        self._scan()
+        self._lock_fd = _lock_directory(self.directory)
+        try:
+            self._dir_fd = os.open(self.directory, os.O_RDONLY | os.O_DIRECTORY)
+        except BaseException:
+            os.close(self._lock_fd)  # a queue that failed to open must not keep the directory locked
+            raise
+        try:
+            self._scan()
+        except BaseException:
+            os.close(self._dir_fd)
+            os.close(self._lock_fd)
+            raise
         self._cursor = self._next_seq  # files in [cursor, next_seq) are waiting
         self._closed = False
 

@@ -20,7 +20,7 @@ CASES: dict[str, tuple[str, str]] = {
     "unknown_component_type.yaml": (
         "exporters.otlphtp",
         "unknown exporter type 'otlphtp'; did you mean 'otlphttp'? "
-        "(known exporter types: debug, otlp, otlphttp)",
+        "(known exporter types: debug, otlp, otlphttp, prometheus)",
     ),
     "bad_component_id.yaml": ("exporters.debug/", "the name after '/' must be non-empty"),
     "wrong_type_timeout.yaml": ("exporters.otlp.timeout", "not a duration: 'five seconds'"),

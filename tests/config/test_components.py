@@ -11,6 +11,7 @@ import pytest
 from bridge import components
 from bridge.config import ComponentID, ConfigError, FieldError, parse_config
 from bridge.exporters.config import DebugExporterConfig, OTLPExporterConfig, OTLPHTTPExporterConfig
+from bridge.exporters.prometheus.config import PrometheusExporterConfig
 from bridge.processors.batch.config import BatchProcessorConfig
 from bridge.receivers.envoy_als.config import EnvoyALSReceiverConfig
 
@@ -51,7 +52,9 @@ def test_builtin_registry() -> None:
         "otlp": OTLPExporterConfig,
         "otlphttp": OTLPHTTPExporterConfig,
         "debug": DebugExporterConfig,
+        "prometheus": PrometheusExporterConfig,
     }
+    assert components.supported_signals("exporter", "prometheus") == {"metrics"}
     assert components.types_of("connector") == {}
     for kind, type_name in [("receiver", "envoy_als"), ("processor", "batch"), ("exporter", "debug")]:
         assert components.supported_signals(kind, type_name) == {"traces", "metrics", "logs"}  # type: ignore[arg-type]

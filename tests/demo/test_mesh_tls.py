@@ -17,13 +17,12 @@ import pytest
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
 from bridge.demo import AlsTLS, Mesh
+from bridge.demo._envoy_config import ALS_CLUSTER, AlsSink, als_cluster
 from bridge.demo.mesh import Which
 from bridge.telemetry import SELF
 from tests.support.bridge import running_bridge, traces_and_logs_config
 from tests.support.certs import TestCerts, make_certs, spiffe_client
 from tests.support.otlp_sink import OTLPSink, attributes
-
-pytestmark = pytest.mark.envoy
 
 CLIENT, SERVER = Span.SpanKind.SPAN_KIND_CLIENT, Span.SpanKind.SPAN_KIND_SERVER
 
@@ -80,6 +79,7 @@ def mtls_mesh(mesh_certs: MeshCerts, request: pytest.FixtureRequest, tmp_path: P
             yield Run(sink, mesh)
 
 
+@pytest.mark.envoy
 @pytest.mark.parametrize("mtls_mesh", [["spiffe://cluster.local/ns/demo/sa/*"]], indirect=True)
 def test_sidecars_with_allowed_spiffe_ids_write_through_mtls(mtls_mesh: Run) -> None:
     assert mtls_mesh.mesh.http_get("/status/200", {"x-request-id": "mtls-ok"}) == 200
@@ -89,6 +89,7 @@ def test_sidecars_with_allowed_spiffe_ids_write_through_mtls(mtls_mesh: Run) -> 
     assert SELF.get("als_bridge_streams_refused_total") == 0
 
 
+@pytest.mark.envoy
 @pytest.mark.parametrize("mtls_mesh", [[Mesh.spiffe_id("a")]], indirect=True)
 def test_sidecar_outside_the_allow_list_is_refused_and_counted(mtls_mesh: Run) -> None:
     assert mtls_mesh.mesh.http_get("/status/200", {"x-request-id": "only-a"}) == 200
@@ -100,3 +101,30 @@ def test_sidecar_outside_the_allow_list_is_refused_and_counted(mtls_mesh: Run) -
     assert kinds == [CLIENT]  # A's entry only: B's sidecar was refused before anything was read
     services = {resource["service.name"] for resource, _ in sink.spans()}
     assert services == {"a"}
+
+
+def test_als_cluster_presents_the_client_certificate_and_verifies_the_bridge_by_ip() -> None:
+    tls = AlsTLS(ca_file="/ca.pem", cert_file="/a.pem", key_file="/a-key.pem")
+    cluster = als_cluster(AlsSink("127.0.0.1", 11800, tls=tls))
+    assert cluster["name"] == ALS_CLUSTER
+    context = cluster["transport_socket"]["typed_config"]["common_tls_context"]
+    assert context["tls_certificates"] == [
+        {"certificate_chain": {"filename": "/a.pem"}, "private_key": {"filename": "/a-key.pem"}}
+    ]
+    assert context["validation_context"] == {
+        "trusted_ca": {"filename": "/ca.pem"},
+        "match_typed_subject_alt_names": [{"san_type": "IP_ADDRESS", "matcher": {"exact": "127.0.0.1"}}],
+    }
+    assert context["alpn_protocols"] == ["h2"]
+    assert "transport_socket" not in als_cluster(AlsSink("127.0.0.1", 11800))  # plaintext by default
+
+
+def test_mesh_rejects_als_tls_for_an_unknown_sidecar() -> None:
+    tls = AlsTLS(ca_file="/ca.pem", cert_file="/c.pem", key_file="/c-key.pem")
+    with pytest.raises(ValueError, match="keyed by sidecar"):
+        Mesh("127.0.0.1:9001", als_tls={"c": tls})  # type: ignore[dict-item]
+
+
+def test_spiffe_ids_follow_istio() -> None:
+    assert Mesh.spiffe_id("a") == "spiffe://cluster.local/ns/demo/sa/a"
+    assert Mesh.spiffe_id("b") == "spiffe://cluster.local/ns/demo/sa/b"

@@ -5,7 +5,8 @@ from __future__ import annotations
 import socket
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 
@@ -21,6 +22,7 @@ PROMETHEUS_ACCEPT = (
     "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,"
     "text/plain;version=0.0.4;q=0.5,*/*;q=0.1"
 )
+Make = Callable[..., PrometheusExporter]  # settings -> a running exporter
 JOB = 'job="bookinfo/reviews"'
 INSTANCE = 'instance="reviews-v1-7f9.bookinfo"'
 
@@ -39,17 +41,17 @@ def clock() -> Clock:
 
 
 @pytest.fixture
-def make(clock: Clock) -> Iterator[type[PrometheusExporter]]:
+def make(clock: Clock) -> Iterator[Make]:
     """Exporters on 127.0.0.1:0 with the test's clock, all shut down afterwards."""
     made: list[PrometheusExporter] = []
 
-    def factory(**settings: object) -> PrometheusExporter:
-        config = PrometheusExporterConfig(endpoint="127.0.0.1:0", **settings)  # type: ignore[arg-type]
+    def factory(**settings: Any) -> PrometheusExporter:
+        config = PrometheusExporterConfig(endpoint="127.0.0.1:0", **settings)
         exporter = PrometheusExporter("prometheus", config, clock=clock)
         made.append(exporter)
         return exporter
 
-    yield factory  # type: ignore[misc]
+    yield factory
     for exporter in made:
         exporter.shutdown()
 
@@ -154,7 +156,7 @@ def test_numbers_are_written_as_go_does(value: float, expected: str) -> None:
 # -- exposition ----------------------------------------------------------------------------------
 
 
-def test_counter_with_help_type_job_instance_and_target_info(make: type[PrometheusExporter]) -> None:
+def test_counter_with_help_type_job_instance_and_target_info(make: Make) -> None:
     exporter = make()
     exporter.send(Signal.METRICS, istio_request())
     body = text(exporter)
@@ -172,7 +174,7 @@ def test_counter_with_help_type_job_instance_and_target_info(make: type[Promethe
     assert "service_name" not in body  # identifying attributes become job/instance only
 
 
-def test_histogram_buckets_are_cumulative_with_inf(make: type[PrometheusExporter]) -> None:
+def test_histogram_buckets_are_cumulative_with_inf(make: Make) -> None:
     exporter = make()
     exporter.send(Signal.METRICS, istio_request())
     family = "istio_request_duration_milliseconds"
@@ -189,7 +191,7 @@ def test_histogram_buckets_are_cumulative_with_inf(make: type[PrometheusExporter
     ]
 
 
-def test_cumulative_replaces_and_delta_accumulates(make: type[PrometheusExporter]) -> None:
+def test_cumulative_replaces_and_delta_accumulates(make: Make) -> None:
     exporter = make()
     for value in (5.0, 7.0):
         exporter.send(Signal.METRICS, request(counter("cumulative", [({}, value)])))
@@ -200,14 +202,14 @@ def test_cumulative_replaces_and_delta_accumulates(make: type[PrometheusExporter
     assert lines(exporter, "level{") == [f"level{{{INSTANCE},{JOB}}} 7"]
 
 
-def test_an_older_cumulative_point_is_ignored(make: type[PrometheusExporter]) -> None:
+def test_an_older_cumulative_point_is_ignored(make: Make) -> None:
     exporter = make()
     exporter.send(Signal.METRICS, request(counter("c", [({}, 9.0)], time_unix_nano=2_000)))
     exporter.send(Signal.METRICS, request(counter("c", [({}, 4.0)], time_unix_nano=1_000)))
     assert lines(exporter, "c_total{") == [f"c_total{{{INSTANCE},{JOB}}} 9"]
 
 
-def test_delta_histograms_accumulate_per_bucket(make: type[PrometheusExporter]) -> None:
+def test_delta_histograms_accumulate_per_bucket(make: Make) -> None:
     exporter = make()
     for _ in range(2):
         delta = histogram("latency", {}, bounds=[1.0], counts=[1, 2], total=4.5, temporality=DELTA)
@@ -220,7 +222,7 @@ def test_delta_histograms_accumulate_per_bucket(make: type[PrometheusExporter]) 
     ]
 
 
-def test_series_expire_when_not_updated(make: type[PrometheusExporter], clock: Clock) -> None:
+def test_series_expire_when_not_updated(make: Make, clock: Clock) -> None:
     exporter = make(metric_expiration=60.0)
     exporter.send(Signal.METRICS, request(counter("old", [({}, 1.0)])))
     clock.now += 30
@@ -232,7 +234,7 @@ def test_series_expire_when_not_updated(make: type[PrometheusExporter], clock: C
     assert "target_info{" in body  # the resource sent 31 s ago, so its target_info lives on
 
 
-def test_open_metrics_when_enabled_and_asked_for(make: type[PrometheusExporter]) -> None:
+def test_open_metrics_when_enabled_and_asked_for(make: Make) -> None:
     exporter = make(enable_open_metrics=True)
     exporter.send(Signal.METRICS, istio_request())
     SELF.add("als_bridge_entries_received_total", type="http")
@@ -251,7 +253,7 @@ def test_open_metrics_when_enabled_and_asked_for(make: type[PrometheusExporter])
     assert b"# TYPE istio_requests_total counter\n" in plain
 
 
-def test_open_metrics_not_served_unless_enabled(make: type[PrometheusExporter]) -> None:
+def test_open_metrics_not_served_unless_enabled(make: Make) -> None:
     exporter = make()
     exporter.send(Signal.METRICS, istio_request())
     body, content_type = exporter.scrape(PROMETHEUS_ACCEPT)
@@ -275,7 +277,7 @@ def test_accept_negotiation(accept: str, expected: bool) -> None:
     assert wants_open_metrics(accept) is expected
 
 
-def test_label_values_and_help_are_escaped(make: type[PrometheusExporter]) -> None:
+def test_label_values_and_help_are_escaped(make: Make) -> None:
     exporter = make()
     tricky = 'say "hi"\\ now\nplease'
     exporter.send(Signal.METRICS, request(counter("odd", [({"path": tricky}, 1.0)], description="a\\b\nc")))
@@ -285,7 +287,7 @@ def test_label_values_and_help_are_escaped(make: type[PrometheusExporter]) -> No
     ]
 
 
-def test_overflow_attribute_becomes_a_label(make: type[PrometheusExporter]) -> None:
+def test_overflow_attribute_becomes_a_label(make: Make) -> None:
     exporter = make()
     exporter.send(Signal.METRICS, request(counter("calls", [({"otel.metric.overflow": True}, 3.0)])))
     assert lines(exporter, "calls_total{") == [
@@ -293,7 +295,7 @@ def test_overflow_attribute_becomes_a_label(make: type[PrometheusExporter]) -> N
     ]
 
 
-def test_resource_to_telemetry_conversion(make: type[PrometheusExporter]) -> None:
+def test_resource_to_telemetry_conversion(make: Make) -> None:
     exporter = make(resource_to_telemetry_conversion=True)
     exporter.send(Signal.METRICS, request(counter("calls", [({"code": "200"}, 1.0)])))
     (line,) = lines(exporter, "calls_total{")
@@ -303,7 +305,7 @@ def test_resource_to_telemetry_conversion(make: type[PrometheusExporter]) -> Non
 
 
 def test_no_service_means_no_job_and_no_target_info_without_other_attributes(
-    make: type[PrometheusExporter],
+    make: Make,
 ) -> None:
     exporter = make(namespace="mesh")
     exporter.send(Signal.METRICS, request(counter("calls", [({}, 1.0)]), resource={}))
@@ -311,7 +313,7 @@ def test_no_service_means_no_job_and_no_target_info_without_other_attributes(
     assert "target_info" not in text(exporter)
 
 
-def test_self_metrics_are_served(make: type[PrometheusExporter]) -> None:
+def test_self_metrics_are_served(make: Make) -> None:
     exporter = make()
     SELF.add("als_bridge_entries_received_total", 5, type="http")
     SELF.set("als_bridge_queue_length", 2, exporter="otlp")
@@ -322,7 +324,7 @@ def test_self_metrics_are_served(make: type[PrometheusExporter]) -> None:
     assert 'als_bridge_queue_length{exporter="otlp"} 2\n' in body
 
 
-def test_a_type_clash_keeps_the_first_type(make: type[PrometheusExporter]) -> None:
+def test_a_type_clash_keeps_the_first_type(make: Make) -> None:
     exporter = make()
     exporter.send(Signal.METRICS, request(gauge("x_total", [({}, 1.0)])))
     exporter.send(Signal.METRICS, request(counter("x", [({}, 5.0)])))
@@ -333,7 +335,7 @@ def test_a_type_clash_keeps_the_first_type(make: type[PrometheusExporter]) -> No
 # -- the exporter as a component -------------------------------------------------------------------
 
 
-def test_serves_http_and_stops(make: type[PrometheusExporter]) -> None:
+def test_serves_http_and_stops(make: Make) -> None:
     exporter = make()
     assert isinstance(exporter, Exporter)
     exporter.send(Signal.METRICS, istio_request())
@@ -349,7 +351,7 @@ def test_serves_http_and_stops(make: type[PrometheusExporter]) -> None:
         sock.connect(("127.0.0.1", exporter.port))
 
 
-def test_only_metrics_are_accepted(make: type[PrometheusExporter]) -> None:
+def test_only_metrics_are_accepted(make: Make) -> None:
     with pytest.raises(ExportError, match="takes metrics"):
         make().send(Signal.TRACES, object())
 

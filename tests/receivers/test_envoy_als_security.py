@@ -18,7 +18,8 @@ import pytest
 
 from bridge.receivers.envoy_als import _protos
 from bridge.receivers.envoy_als.config import EnvoyALSReceiverConfig, TLSServerConfig
-from bridge.receivers.envoy_als.receiver import EnvoyALSReceiver, ReceiverStartError
+from bridge.receivers.envoy_als.receiver import EnvoyALSReceiver
+from bridge.receivers.envoy_als.tls import TLSFileError
 from bridge.telemetry import SELF
 from tests.fixtures.als import http_entry, message, send_stream
 from tests.support.bridge import running_bridge, traces_and_logs_config
@@ -142,14 +143,12 @@ def test_client_outside_the_allow_list_is_denied_and_counted(
 def test_unreadable_tls_file_stops_the_start_naming_the_key(clients: Clients, tmp_path: Path) -> None:
     missing = str(tmp_path / "missing.pem")
     tls = TLSServerConfig(cert_file=clients.certs.server_cert_file, key_file=missing)
-    with pytest.raises(
-        ReceiverStartError, match=r"receivers\.envoy_als\.tls\.key_file: cannot read .*missing"
-    ):
+    with pytest.raises(TLSFileError, match=r"receivers\.envoy_als\.tls\.key_file: cannot read .*missing"):
         _start_receiver(EnvoyALSReceiverConfig(endpoint="127.0.0.1:0", tls=tls))
     not_pem = tmp_path / "ca.txt"
     not_pem.write_text("hello")
     tls = TLSServerConfig(clients.certs.server_cert_file, clients.certs.server_key_file, str(not_pem))
-    with pytest.raises(ReceiverStartError, match=r"tls\.client_ca_file: .*is not a PEM file"):
+    with pytest.raises(TLSFileError, match=r"tls\.client_ca_file: .*is not a PEM file"):
         _start_receiver(EnvoyALSReceiverConfig(endpoint="127.0.0.1:0", tls=tls))
 
 

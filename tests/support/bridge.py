@@ -62,6 +62,9 @@ def running_bridge(config: dict[str, Any]) -> Iterator[Service]:
     thread.start()
     started.wait(10)
     if errors:
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(5)
+        loop.close()
         raise errors[0]
     try:
         yield service

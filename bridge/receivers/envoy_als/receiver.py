@@ -17,7 +17,6 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, NoReturn
 
 import grpc
@@ -27,9 +26,10 @@ from bridge.decode import EntryView, from_http, from_tcp
 from bridge.identity import workload_from_node
 from bridge.pipeline.convert import EntryConverter, StreamState
 from bridge.receivers.envoy_als import _protos
-from bridge.receivers.envoy_als.config import EnvoyALSReceiverConfig, TLSServerConfig
+from bridge.receivers.envoy_als.config import EnvoyALSReceiverConfig
 from bridge.receivers.envoy_als.limits import TokenBucket, truncate_long_values
 from bridge.receivers.envoy_als.spiffe import SpiffeAllowList
+from bridge.receivers.envoy_als.tls import peer_spiffe_id, server_credentials
 from bridge.telemetry import SELF, RateLimitedLogger
 
 log = logging.getLogger("bridge.receivers.envoy_als")
@@ -46,7 +46,7 @@ _GRPC_HARD_CAP_FACTOR = 4
 
 
 class ReceiverStartError(OSError):
-    """The receiver cannot start (listen address, TLS files); the message names the config key."""
+    """The receiver cannot listen on its endpoint; the message names the receiver and address."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,39 +101,6 @@ def _decode_entries(entries: Any, entry_type: str, max_value_length: int) -> _De
     return out
 
 
-def _read_pem(tls: TLSServerConfig, key: str, receiver: str) -> bytes:
-    """The PEM file named by `tls.<key>`; an unreadable or non-PEM file stops the start, naming the key."""
-    path: str = getattr(tls, key)
-    where = f"receivers.{receiver}.tls.{key}"
-    try:
-        data = Path(path).read_bytes()
-    except OSError as err:
-        raise ReceiverStartError(f"{where}: cannot read {path!r}: {err.strerror or err}") from None
-    if b"-----BEGIN " not in data:
-        raise ReceiverStartError(f"{where}: {path!r} is not a PEM file (no -----BEGIN line)")
-    return data
-
-
-def server_credentials(tls: TLSServerConfig, receiver: str) -> grpc.ServerCredentials:
-    """gRPC credentials for `tls`; with a client CA, a client certificate it signed is required."""
-    cert = _read_pem(tls, "cert_file", receiver)
-    key = _read_pem(tls, "key_file", receiver)
-    client_ca = _read_pem(tls, "client_ca_file", receiver) if tls.client_ca_file else None
-    return grpc.ssl_server_credentials(
-        [(key, cert)], root_certificates=client_ca, require_client_auth=client_ca is not None
-    )
-
-
-def peer_spiffe_id(context: grpc.aio.ServicerContext) -> str:
-    """The SPIFFE id of the client's verified certificate, "" if it has none.
-
-    gRPC's auth context carries it as `peer_spiffe_id` when the certificate has exactly one URI
-    SAN and that starts with `spiffe://` (the X.509-SVID rule); `peer_uri` lists every URI SAN.
-    """
-    values = context.auth_context().get("peer_spiffe_id") or []
-    return values[0].decode(errors="replace") if len(values) == 1 else ""
-
-
 class EnvoyALSReceiver:
     def __init__(self, name: str, config: EnvoyALSReceiverConfig, converter: EntryConverter) -> None:
         self.name = name
@@ -158,12 +125,17 @@ class EnvoyALSReceiver:
         self._server = grpc.aio.server(options=self._server_options())
         self._server.add_generic_rpc_handlers((self._handlers(),))
         endpoint = self._config.endpoint
-        if credentials is None:
-            self.port = self._server.add_insecure_port(endpoint)
-        else:
-            self.port = self._server.add_secure_port(endpoint, credentials)
+        try:
+            if credentials is None:
+                self.port = self._server.add_insecure_port(endpoint)
+            else:
+                self.port = self._server.add_secure_port(endpoint, credentials)
+        except RuntimeError:  # grpc's "Failed to bind": the address is in use or not ours
+            self.port = 0
         if self.port == 0:
-            raise ReceiverStartError(f"receivers.{self.name}: cannot listen on {endpoint}")
+            raise ReceiverStartError(
+                f"receivers.{self.name}: cannot listen on {endpoint} (in use, or not an address here)"
+            )
         await self._server.start()
         security = "plaintext"
         if tls.enabled:
