@@ -69,19 +69,22 @@ def _prometheus_port(service: Service) -> int:
 
 @pytest.fixture(scope="module")
 def stores() -> Iterator[tuple[VictoriaMetrics, Prometheus]]:
-    with VictoriaMetrics() as vm, running_bridge(_config(vm.otlp_metrics_url)) as service:
-        with Prometheus([f"127.0.0.1:{_prometheus_port(service)}"]) as prom:
-            with Mesh(als_address=f"127.0.0.1:{service.receivers[0].port}") as mesh:
-                _send(mesh)
-                total = HTTP_OK + HTTP_503 + GRPC_OK + GRPC_NOT_FOUND
-                # wait until both sidecars' entries have been aggregated (2 per meshed request)
-                for store in (vm, prom):
-                    store.wait_for_query(
-                        'sum(istio_requests_total{reporter="destination"})',
-                        lambda r, total=total: bool(r) and r[0][1] == total,
-                        timeout=30,
-                    )
-            yield vm, prom
+    with (
+        VictoriaMetrics() as vm,
+        running_bridge(_config(vm.otlp_metrics_url)) as service,
+        Prometheus([f"127.0.0.1:{_prometheus_port(service)}"]) as prom,
+    ):
+        with Mesh(als_address=f"127.0.0.1:{service.receivers[0].port}") as mesh:
+            _send(mesh)
+            total = HTTP_OK + HTTP_503 + GRPC_OK + GRPC_NOT_FOUND
+            # wait until both sidecars' entries have been aggregated (2 per meshed request)
+            for store in (vm, prom):
+                store.wait_for_query(
+                    'sum(istio_requests_total{reporter="destination"})',
+                    lambda r, total=total: bool(r) and r[0][1] == total,
+                    timeout=30,
+                )
+        yield vm, prom
 
 
 def _by(result: list[tuple[dict[str, str], float]], *labels: str) -> dict[tuple[str, ...], float]:
