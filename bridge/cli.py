@@ -3,7 +3,7 @@
     als-bridge --config FILE            run (same as `als-bridge run --config FILE`)
     als-bridge validate --config FILE   exit 0 and a summary, or 1 and the error on stderr
     als-bridge print-config --config FILE
-    als-bridge demo [--reporters both|server_side] [--requests N] [--verbosity V] [--logs]
+    als-bridge demo [--reporters both|server_side] [--requests N] [--verbosity V] [--logs] [--metrics]
 
 `main` returns the exit code instead of exiting, so tests call it directly. The runtime and the
 demo are imported only by the commands that need them: `validate` must work, and stay fast,
@@ -65,6 +65,9 @@ def _parser() -> argparse.ArgumentParser:
         help="the debug exporter's verbosity: detailed prints every resource and span attribute",
     )
     demo.add_argument("--logs", action="store_true", help="also run a logs pipeline (one record per entry)")
+    demo.add_argument(
+        "--metrics", action="store_true", help="also run a metrics pipeline and print its Prometheus series"
+    )
     return parser
 
 
