@@ -19,7 +19,8 @@ from bridge.config.model import ComponentID, Config, PipelineConfig
 from bridge.exporters.base import Exporter, Signal
 from bridge.exporters.config import DebugExporterConfig, OTLPExporterConfig, OTLPHTTPExporterConfig
 from bridge.exporters.prometheus.config import PrometheusExporterConfig
-from bridge.exporters.queue import QueuedExporter
+from bridge.exporters.persistent import StorageLockedError
+from bridge.exporters.queue import QueuedExporter, build_queued_exporter
 from bridge.identity import IdentityResolver
 from bridge.metrics.recorder import MetricsRecorder
 from bridge.pipeline.consumer import Consumer, FanOut
@@ -73,7 +74,8 @@ class Service:
     def _exporter(self, cid: ComponentID) -> QueuedExporter:
         queued = self.exporters.get(cid)
         if queued is None:
-            queued = QueuedExporter(_make_exporter(cid, self.config.exporters[cid]))
+            exporter_config = self.config.exporters[cid]
+            queued = build_queued_exporter(_make_exporter(cid, exporter_config), exporter_config)
             self.exporters[cid] = queued
         return queued
 
@@ -109,7 +111,13 @@ class Service:
                 logs=FanOut(by_signal.get(Signal.LOGS, [])),
                 metrics=recorder,
             )
-            self.receivers.append(EnvoyALSReceiver(str(rid), rconf, converter))
+            downstream = [
+                self._exporter(e)
+                for spec in self.config.service.pipelines.values()
+                if rid in spec.receivers
+                for e in spec.exporters
+            ]
+            self.receivers.append(EnvoyALSReceiver(str(rid), rconf, converter, backpressure=downstream))
 
     async def start(self) -> None:
         for receiver in self.receivers:
@@ -184,7 +192,7 @@ def run(config: Config) -> int:
         log.warning("config: %s", warning)
     try:
         asyncio.run(serve(config))
-    except (OSError, ValueError) as err:  # a port in use, an unreadable certificate: one clear line
+    except (OSError, ValueError, StorageLockedError) as err:  # a port in use, a bad certificate: one line
         log.error("cannot start: %s", err)
         return 1
     return 0

@@ -268,6 +268,8 @@ class QueuedExporter:
         try:
             await asyncio.wait_for(future, timeout)
         except TimeoutError:
+            pass
+        finally:  # timed out or cancelled (a stream that ended): forget the waiter
             with self._lock, contextlib.suppress(ValueError):
                 self._waiters.remove((loop, future))
         return self.has_capacity()

@@ -254,3 +254,21 @@ def test_an_exporter_error_on_retry_after_is_still_a_minimum_under_config() -> N
     assert queue.shutdown(2.0)
     assert time.monotonic() - started >= 0.2
     assert gate.attempts == 2
+
+
+def test_a_cancelled_wait_leaves_no_waiter_behind() -> None:
+    gate = Gate()
+    queue = QueuedExporter(gate, max_items=4, block=True)
+    queue.submit(Signal.TRACES, otlp_data.traces())
+
+    async def scenario() -> None:
+        waiting = asyncio.create_task(queue.wait_for_capacity())
+        await asyncio.sleep(0.02)
+        waiting.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await waiting
+
+    asyncio.run(scenario())
+    assert queue._waiters == []
+    gate.open.set()
+    assert queue.shutdown(2.0)

@@ -15,7 +15,7 @@ nothing.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
@@ -23,6 +23,7 @@ import grpc
 from google.protobuf.message import DecodeError
 
 from bridge.decode import EntryView, from_http, from_tcp
+from bridge.exporters.queue import QueuedExporter, wait_for_room
 from bridge.identity import workload_from_node
 from bridge.pipeline.convert import EntryConverter, StreamState
 from bridge.receivers.envoy_als import _protos
@@ -102,10 +103,18 @@ def _decode_entries(entries: Any, entry_type: str, max_value_length: int) -> _De
 
 
 class EnvoyALSReceiver:
-    def __init__(self, name: str, config: EnvoyALSReceiverConfig, converter: EntryConverter) -> None:
+    def __init__(
+        self,
+        name: str,
+        config: EnvoyALSReceiverConfig,
+        converter: EntryConverter,
+        backpressure: Sequence[QueuedExporter] = (),
+    ) -> None:
         self.name = name
         self._config = config
         self._converter = converter
+        # exporters downstream of this receiver; those with `on_full: block` pause the reading
+        self._backpressure = [e for e in backpressure if e.blocks_when_full]
         self._server: grpc.aio.Server | None = None
         self._allowed = SpiffeAllowList(config.allowed_spiffe_ids) if config.allowed_spiffe_ids else None
         self._open_streams = 0  # touched only on the server's event loop
@@ -169,6 +178,8 @@ class EnvoyALSReceiver:
         try:
             async for raw in requests:
                 self._on_message(stream, raw, bucket)
+                if self._backpressure:  # stop reading: HTTP/2 flow control slows this Envoy down
+                    await wait_for_room(self._backpressure)
         finally:
             self._open_streams -= 1
             SELF.add("als_bridge_streams_open", -1)
