@@ -18,8 +18,8 @@ from typing import Any
 from bridge.config.model import ComponentID, Config, PipelineConfig
 from bridge.exporters.base import Exporter, Signal
 from bridge.exporters.config import DebugExporterConfig, OTLPExporterConfig, OTLPHTTPExporterConfig
-from bridge.exporters.prometheus.config import PrometheusExporterConfig
 from bridge.exporters.persistent import StorageLockedError
+from bridge.exporters.prometheus.config import PrometheusExporterConfig
 from bridge.exporters.queue import QueuedExporter, build_queued_exporter
 from bridge.identity import IdentityResolver
 from bridge.metrics.recorder import MetricsRecorder
