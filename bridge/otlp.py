@@ -39,7 +39,9 @@ def any_value(value: AttrValue) -> AnyValue:
     if isinstance(value, bool):
         return AnyValue(bool_value=value)
     if isinstance(value, int):
-        return AnyValue(int_value=value)
+        if -(2**63) <= value < 2**63:
+            return AnyValue(int_value=value)
+        return AnyValue(string_value=str(value))  # past int64 (a uint64 field of a broken sender)
     if isinstance(value, float):
         return AnyValue(double_value=value)
     return AnyValue(string_value=str(value))
@@ -130,8 +132,28 @@ def _group(items: Iterable[tuple[Any, Any]]) -> dict[Any, list[Any]]:
     return grouped
 
 
-def encode_traces(items: Iterable[tuple[Workload, Span]]) -> ExportTraceServiceRequest:
-    """One request, one ResourceSpans per workload."""
+def span_message(span: Any) -> Span:
+    """The straightforward conversion of a `bridge.spans.data.SpanData` to a protobuf `Span`:
+    the reference the wire encoder (`bridge.otlp_wire`) is checked against."""
+    message = Span(
+        trace_id=span.trace_id,
+        span_id=span.span_id,
+        parent_span_id=span.parent_span_id,
+        name=span.name,
+        kind=span.kind,
+        start_time_unix_nano=span.start_time_unix_nano,
+        end_time_unix_nano=span.end_time_unix_nano,
+        attributes=key_values(span.attributes),
+    )
+    if span.status_code:
+        message.status.code = span.status_code
+    return message
+
+
+def encode_traces_reference(items: Iterable[tuple[Workload, Any]]) -> ExportTraceServiceRequest:
+    """One request, one ResourceSpans per workload, built with the protobuf API (the reference
+    for `bridge.otlp_wire.encode_traces`, which the pipeline uses)."""
+    items = [(w, span_message(s)) for w, s in items]
     request = ExportTraceServiceRequest()
     for workload, spans in _group(items).items():
         rs: ResourceSpans = request.resource_spans.add()

@@ -121,7 +121,12 @@ def test_demo_gets_its_options(fake_module: Any) -> None:
         True,
     )
     assert main(["demo"]) == 0
-    assert (calls[1].reporters, calls[1].requests, calls[1].verbosity, calls[1].logs) == ("both", 2, "normal", False)
+    assert (calls[1].reporters, calls[1].requests, calls[1].verbosity, calls[1].logs) == (
+        "both",
+        2,
+        "normal",
+        False,
+    )
 
 
 def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
@@ -152,7 +157,7 @@ def run_module(*args: str, env: dict[str, str] | None = None) -> subprocess.Comp
 def test_python_m_bridge_validate_ok() -> None:
     result = run_module("validate", "--config", "config.example.yaml")
     assert result.returncode == 0, result.stderr
-    assert result.stdout.startswith("config.example.yaml: ok\n2 pipelines: traces: envoy_als -> batch -> ")
+    assert result.stdout.startswith("config.example.yaml: ok\n3 pipelines: traces: envoy_als -> batch -> ")
     assert result.stderr == ""
 
 

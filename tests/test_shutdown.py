@@ -83,7 +83,10 @@ def test_a_port_in_use_is_one_clear_error_and_exit_1(tmp_path: Path) -> None:
         path = tmp_path / "bridge.yaml"
         path.write_text(yaml.safe_dump(config))
         out = subprocess.run(
-            [sys.executable, "-m", "bridge", "--config", str(path)], capture_output=True, text=True, timeout=30
+            [sys.executable, "-m", "bridge", "--config", str(path)],
+            capture_output=True,
+            text=True,
+            timeout=30,
         )
     assert out.returncode == 1
     assert "cannot start" in out.stderr and f"127.0.0.1:{port}" in out.stderr

@@ -118,15 +118,22 @@ class EntryView:
         """
         for candidate in (self.last_downstream_tx_ns, self.duration_ns, self.last_rx_ns):
             if candidate >= 0:
-                return self.start_ns + candidate
+                return min(self.start_ns + candidate, _MAX_NS)
         return self.start_ns
+
+
+# TLSProperties.TLSVersion numbers -> names; an unknown number (open enum) reads as "".
+_TLS_VERSIONS = {0: "VERSION_UNSPECIFIED", 1: "TLSv1", 2: "TLSv1_1", 3: "TLSv1_2", 4: "TLSv1_3"}
+# Times beyond this (year 2262) or before 1970 are not real: a broken or hostile sender.
+_MAX_NS = 2**63 - 1
 
 
 def _duration_ns(common: Any, name: str) -> int:
     if not common.HasField(name):
         return -1
     d = getattr(common, name)
-    return int(d.seconds) * 1_000_000_000 + int(d.nanos)
+    ns = int(d.seconds) * 1_000_000_000 + int(d.nanos)
+    return ns if 0 <= ns <= _MAX_NS else -1  # a negative or absurd duration is no duration
 
 
 def _response_flags(flags: Any) -> str:
@@ -145,7 +152,8 @@ def _first_uri_san(cert_props: Any) -> str:
 
 def _fill_common(view: EntryView, common: Any) -> None:
     ts = common.start_time
-    view.start_ns = int(ts.seconds) * 1_000_000_000 + int(ts.nanos)
+    start = int(ts.seconds) * 1_000_000_000 + int(ts.nanos)
+    view.start_ns = start if 0 <= start <= _MAX_NS else 0
     view.duration_ns = _duration_ns(common, "duration")
     view.last_downstream_tx_ns = _duration_ns(common, "time_to_last_downstream_tx_byte")
     view.last_rx_ns = _duration_ns(common, "time_to_last_rx_byte")
@@ -168,9 +176,7 @@ def _fill_common(view: EntryView, common: Any) -> None:
     view.attempt_count = common.upstream_request_attempt_count
     if common.HasField("tls_properties"):
         tls = common.tls_properties
-        view.tls_version = (
-            tls.DESCRIPTOR.fields_by_name["tls_version"].enum_type.values_by_number[tls.tls_version].name
-        )
+        view.tls_version = _TLS_VERSIONS.get(tls.tls_version, "")
         view.tls_peer_uri_san = _first_uri_san(tls.peer_certificate_properties)
         view.tls_local_uri_san = _first_uri_san(tls.local_certificate_properties)
     if common.filter_state_objects:

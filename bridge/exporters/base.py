@@ -56,11 +56,43 @@ class Exporter(Protocol):
     def shutdown(self) -> None: ...
 
 
+class EncodedRequest:
+    """An export request already in protobuf wire format, with its item count.
+
+    The span path writes its requests directly as bytes (`bridge.otlp_wire`). This stands in for
+    the protobuf message wherever exporters and queues handle one: `SerializeToString()` and
+    `ByteSize()` behave the same; `to_message()` parses it for the few readers of fields (debug).
+    """
+
+    __slots__ = ("items", "message_type", "payload")
+
+    def __init__(self, payload: bytes, items: int, message_type: Any) -> None:
+        self.payload = payload
+        self.items = items
+        self.message_type = message_type
+
+    def SerializeToString(self, deterministic: bool = False) -> bytes:
+        return self.payload
+
+    def ByteSize(self) -> int:
+        return len(self.payload)
+
+    def to_message(self) -> Any:
+        return self.message_type.FromString(self.payload)
+
+
+def as_message(request: ExportRequest) -> Any:
+    """The protobuf message of a request, parsing an `EncodedRequest` when given one."""
+    return request.to_message() if isinstance(request, EncodedRequest) else request
+
+
 def count_items(signal: Signal, request: ExportRequest) -> int:
     """The number of items in a request: spans, metric data points or log records.
 
     These are the units the `als_bridge_*_items_total` counters use, as in the Collector.
     """
+    if isinstance(request, EncodedRequest):
+        return request.items
     if signal is Signal.TRACES:
         return sum(len(ss.spans) for rs in request.resource_spans for ss in rs.scope_spans)
     if signal is Signal.LOGS:

@@ -29,7 +29,7 @@ def build_log(view: EntryView, ends: Ends, spans: SpanSet, log_name: str) -> Log
     ]
     attrs.extend(spans.attributes)
     attrs.extend(peer_span_attributes(ends.peer))
-    failed = spans.own is not None and spans.own.status.code == spans.own.status.STATUS_CODE_ERROR
+    failed = spans.own is not None and spans.own.is_error
     record = LogRecord(
         time_unix_nano=view.start_ns,
         observed_time_unix_nano=time.time_ns(),

@@ -19,21 +19,20 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Any, Literal
-
-from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
+from typing import Literal
 
 from bridge.decode import EntryView
 from bridge.identity import Direction, Ends, IdentitySource, Workload, peer_span_attributes
-from bridge.otlp import AttrValue, key_values
+from bridge.otlp import AttrValue
 from bridge.spans import semconv
+from bridge.spans.data import SPAN_KIND_CLIENT, SPAN_KIND_SERVER, STATUS_ERROR, STATUS_UNSET, SpanData
 from bridge.spans.tracecontext import TraceContext, connection_context, derive_span_id, extract
 
 Reporters = Literal["both", "server_side"]
 Attr = tuple[str, AttrValue]
 
-CLIENT = Span.SpanKind.SPAN_KIND_CLIENT
-SERVER = Span.SpanKind.SPAN_KIND_SERVER
+CLIENT = SPAN_KIND_CLIENT
+SERVER = SPAN_KIND_SERVER
 _MX_SOURCES = frozenset(
     {IdentitySource.FLATNODE, IdentitySource.STRUCT, IdentitySource.HEADER, IdentitySource.STRING}
 )
@@ -48,8 +47,8 @@ class SpanSet:
     entry is correlated with); None when the entry gave no span of its own.
     """
 
-    spans: list[tuple[Workload, Span]]
-    own: Span | None
+    spans: list[tuple[Workload, SpanData]]
+    own: SpanData | None
     attributes: list[Attr]  # the entry's facts, shared with the log record
 
 
@@ -73,11 +72,11 @@ def _split_host_port(authority: str) -> tuple[str, int]:
     return host, int(port) if port.isdigit() else 0
 
 
-def _status(is_error: bool, error_type: str, attrs: list[Attr]) -> Status:
+def _status(is_error: bool, error_type: str, attrs: list[Attr]) -> int:
     if not is_error:
-        return Status()
+        return STATUS_UNSET
     attrs.append(("error.type", error_type))
-    return Status(code=Status.STATUS_CODE_ERROR)
+    return STATUS_ERROR
 
 
 @dataclass(slots=True)
@@ -212,7 +211,7 @@ def _server_address(view: EntryView, fallback_ip: str, fallback_port: int) -> li
     return attrs
 
 
-def _side_status(call: _Call, view: EntryView, client_side: bool, attrs: list[Attr]) -> Status:
+def _side_status(call: _Call, view: EntryView, client_side: bool, attrs: list[Attr]) -> int:
     if view.is_tcp:
         flags = set(view.response_flags.split(",")) if view.response_flags else set()
         failed = flags & semconv.TCP_FAILURE_FLAGS
@@ -230,29 +229,21 @@ def _span(
     call: _Call,
     view: EntryView,
     *,
-    kind: Any,
+    kind: int,
     span_id: bytes,
     parent: bytes,
     side_attrs: list[Attr],
     peer: Workload,
     reported: bool = True,
-) -> Span:
+) -> SpanData:
     """`reported`: the reporting proxy's own span; False for a synthesized one, which must not
     carry the server sidecar's cluster and route as if they were the caller's."""
     attrs = call.attributes + side_attrs + list(peer_span_attributes(peer))
     if reported:
         attrs += call.envoy_attributes
     status = _side_status(call, view, kind == CLIENT, attrs)
-    return Span(
-        trace_id=call.trace.trace_id,
-        span_id=span_id,
-        parent_span_id=parent,
-        name=call.name,
-        kind=kind,
-        start_time_unix_nano=view.start_ns,
-        end_time_unix_nano=view.end_ns,
-        attributes=key_values(attrs),
-        status=status,
+    return SpanData(
+        call.trace.trace_id, span_id, parent, call.name, kind, view.start_ns, view.end_ns, attrs, status
     )
 
 
@@ -292,7 +283,7 @@ def _synthesized_client_attrs(view: EntryView) -> list[Attr]:
 def build_spans(view: EntryView, ends: Ends, reporters: Reporters) -> SpanSet:
     """The spans that one entry contributes; see the module docstring for the rules."""
     call = _tcp_call(view, ends) if view.is_tcp else _http_call(view, ends)
-    spans: list[tuple[Workload, Span]] = []
+    spans: list[tuple[Workload, SpanData]] = []
     if ends.direction is Direction.OUTBOUND:
         if reporters == "server_side" and has_mx_identity(ends.peer):
             return SpanSet(spans, None, call.attributes + call.envoy_attributes)

@@ -17,7 +17,9 @@ from hypothesis import strategies as st
 T = TypeVar("T")
 
 # Characters that matter to the parsers (node ids, cluster names, base64, authorities, ports).
-_INTERESTING = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=|~.:-_[] \x00\té\u2603\U0001f600"
+_INTERESTING = (
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=|~.:-_[] \x00\té\u2603\U0001f600"
+)
 
 
 class Draw(Protocol):

@@ -270,7 +270,11 @@ def struct_bytes(draw: Draw) -> bytes:
 
 def node(draw: Draw) -> Any:
     """A private-pool `envoy.config.core.v3.Node` with arbitrary metadata and id."""
-    result = _protos.Node(id=draw.pick((REVIEWS_NODE_ID, "", "router~1.2.3.4~gw.ns~ns.svc")) if draw.boolean() else draw.text(64))
+    result = _protos.Node(
+        id=draw.pick((REVIEWS_NODE_ID, "", "router~1.2.3.4~gw.ns~ns.svc"))
+        if draw.boolean()
+        else draw.text(64)
+    )
     result.metadata.ParseFromString(fill_struct(draw, struct_pb2.Struct()).SerializeToString())
     if draw.boolean():
         result.locality.region = draw.text(16)
@@ -299,7 +303,9 @@ def filter_state_value(draw: Draw) -> FilterStateValue:
 def _headers(draw: Draw) -> dict[str, str]:
     headers: dict[str, str] = {}
     for _ in range(draw.integer(0, 3)):
-        name = draw.pick((PEER_METADATA_HEADER, PEER_METADATA_ID_HEADER, "content-type", "traceparent", "grpc-status"))
+        name = draw.pick(
+            (PEER_METADATA_HEADER, PEER_METADATA_ID_HEADER, "content-type", "traceparent", "grpc-status")
+        )
         value_choice = draw.integer(0, 2)
         if value_choice == 0:
             headers[name] = mutate(draw, draw.pick(metadata_seeds())).decode("latin-1")
@@ -319,7 +325,9 @@ def entry_view(draw: Draw) -> EntryView:
     return EntryView(
         is_tcp=draw.boolean(),
         upstream_cluster=draw.pick(CLUSTERS) if draw.boolean() else draw.text(40, surrogates=True),
-        authority=draw.pick(("b.demo:8080", "[::1]:80", "api.stripe.com", "", "10.0.0.1")) if draw.boolean() else draw.text(40),
+        authority=draw.pick(("b.demo:8080", "[::1]:80", "api.stripe.com", "", "10.0.0.1"))
+        if draw.boolean()
+        else draw.text(40),
         downstream_remote_ip=draw.pick(("10.20.1.5", "::ffff:10.20.1.5", "", "not-an-ip", "fe80::1%eth0")),
         upstream_remote_ip=draw.pick(("10.0.0.9", "192.168.1.1", "", "2001:db8::1", draw.text(16))),
         filter_state=fs,
@@ -339,7 +347,12 @@ _UINT64 = (0, 2**64 - 1)
 def _fill_common(draw: Draw, common: Any) -> None:
     common.start_time.seconds = draw.pick((1_700_000_000, 0, -1, 253_402_300_799, draw.integer(*_INT64)))
     common.start_time.nanos = draw.pick((0, 999_999_999, draw.integer(*_INT32)))
-    for name in ("duration", "time_to_last_downstream_tx_byte", "time_to_last_rx_byte", "time_to_last_upstream_rx_byte"):
+    for name in (
+        "duration",
+        "time_to_last_downstream_tx_byte",
+        "time_to_last_rx_byte",
+        "time_to_last_upstream_rx_byte",
+    ):
         if draw.boolean():
             getattr(common, name).seconds = draw.pick((0, 1, -5, draw.integer(*_INT64)))
             getattr(common, name).nanos = draw.pick((0, 5_000_000, -1, draw.integer(*_INT32)))

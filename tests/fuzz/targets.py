@@ -14,6 +14,7 @@ plain random loop or atheris), so the long run checks exactly what CI checks.
 from __future__ import annotations
 
 import contextlib
+import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -48,6 +49,27 @@ STATIC_PEERS = [
     StaticPeer(PeerMatch(authority="api.stripe.com"), service="stripe"),
 ]
 LOCAL = Workload(service="productpage", namespace="default")
+
+
+class KnownBug(Exception):
+    """A failure already reported to the lead, with a strict-xfail regression test in
+    `tests/fuzz/test_regressions.py`. Fuzz runs book it apart so it does not hide new bugs."""
+
+
+def _known_bug(err: BaseException) -> str:
+    """The name of the known bug `err` is, or "".
+
+    * `tls_version`: `bridge/decode/entry.py` looks a TLS version up with
+      `values_by_number[...]`; proto3 enums are open, so an unknown number (any int32 on the
+      wire) raises KeyError, which `_decode_entries` does not catch: the message's remaining
+      entries are lost uncounted and the gRPC stream ends with an error.
+    """
+    frames = traceback.extract_tb(err.__traceback__)
+    last = frames[-1] if frames else None
+    in_decoder = last is not None and last.filename.endswith("decode/entry.py")
+    if isinstance(err, KeyError) and in_decoder and "tls_version" in (last.line or "" if last else ""):
+        return "tls_version"
+    return ""
 
 
 class CountingConsumer:
@@ -120,7 +142,13 @@ class ReceiverHarness:
 
     def _one(self, stream: StreamState, raw: bytes, bucket: TokenBucket | None) -> None:
         before, logs_before = Counters.read(), self.logs.items
-        self.receiver._on_message(stream, raw, bucket)
+        try:
+            self.receiver._on_message(stream, raw, bucket)
+        except Exception as err:
+            name = _known_bug(err)
+            if name:
+                raise KnownBug(name) from err
+            raise
         after = Counters.read()
         expected = _expected_entries(raw)
         if expected is None:  # not decodable: counted as exactly one bad message, no entries
@@ -132,7 +160,9 @@ class ReceiverHarness:
         assert received == expected, f"{expected} entries sent, {received} counted as received"
         converted = self.logs.items - logs_before
         dropped = after.dropped - before.dropped
-        assert converted + dropped == received, f"{received} received, {converted} converted, {dropped} dropped"
+        assert converted + dropped == received, (
+            f"{received} received, {converted} converted, {dropped} dropped"
+        )
 
 
 def _expected_entries(raw: bytes) -> int | None:

@@ -5,22 +5,25 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Iterator
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from tests.fuzz.draw import HypothesisDraw
-from tests.fuzz.targets import TARGETS
+from tests.fuzz.targets import TARGETS, KnownBug
 
-# Generous per-example deadline: a hang or a blow-up is seconds, a loaded 2-core CI box is not.
+# A generous per-example deadline: a hang or a blow-up takes seconds, a loaded 2-core CI box does not.
+# No shrink phase: shrinking these many-draw inputs took over five minutes for one failure; the
+# failing draws are printed as found, and each bug gets a small hand-written regression test.
 _SETTINGS = settings(
-    max_examples=300,
+    max_examples=250,
     deadline=2000,
+    phases=[Phase.explicit, Phase.reuse, Phase.generate],
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-    derandomize=False,
 )
 
 
@@ -38,4 +41,5 @@ def _quiet_receiver() -> Iterator[None]:
 @_SETTINGS
 @given(data=st.data())
 def test_target_never_raises_and_accounts_for_everything(name: str, data: st.DataObject) -> None:
-    TARGETS[name](HypothesisDraw(data))
+    with contextlib.suppress(KnownBug):  # reported, and pinned by a strict xfail in test_regressions.py
+        TARGETS[name](HypothesisDraw(data))

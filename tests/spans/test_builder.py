@@ -4,12 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
-
 from bridge.decode import EntryView
 from bridge.identity import Direction, Ends, IdentitySource, Workload
-from bridge.otlp import attributes_dict
 from bridge.spans import build_spans
+from bridge.spans.data import SPAN_KIND_CLIENT, SPAN_KIND_SERVER, STATUS_ERROR, STATUS_UNSET, SpanData
 
 A = Workload(service="a", namespace="demo", workload="a-v1", instance="a-v1-1", source=IdentitySource.NODE)
 B = Workload(service="b", namespace="demo", workload="b-v1", instance="b-v1-1", source=IdentitySource.NODE)
@@ -74,18 +72,18 @@ def inbound(peer: Workload = A_PEER) -> Ends:
     return Ends(local=B, peer=peer, direction=Direction.INBOUND, peer_error="")
 
 
-def only(spans: list[tuple[Workload, Span]]) -> tuple[Workload, Span]:
+def only(spans: list[tuple[Workload, SpanData]]) -> tuple[Workload, SpanData]:
     assert len(spans) == 1
     return spans[0]
 
 
 def test_outbound_entry_is_one_client_span_of_the_source_workload() -> None:
     resource, span = only(build_spans(http_view(), outbound(), "both").spans)
-    attrs = attributes_dict(span.attributes)
+    attrs = dict(span.attributes)
     assert resource == A
-    assert span.kind == Span.SpanKind.SPAN_KIND_CLIENT
+    assert span.kind == SPAN_KIND_CLIENT
     assert span.name == "GET"
-    assert span.status.code == Status.STATUS_CODE_UNSET
+    assert span.status_code == STATUS_UNSET
     assert attrs["http.request.method"] == "GET"
     assert attrs["url.path"] == "/status/200"
     assert attrs["url.query"] == "x=1"
@@ -104,9 +102,9 @@ def test_outbound_entry_is_one_client_span_of_the_source_workload() -> None:
 def test_inbound_entry_is_a_server_span_whose_parent_is_the_client_span() -> None:
     _, client = only(build_spans(http_view(), outbound(), "both").spans)
     resource, server = only(build_spans(http_view(), inbound(), "both").spans)
-    attrs = attributes_dict(server.attributes)
+    attrs = dict(server.attributes)
     assert resource == B
-    assert server.kind == Span.SpanKind.SPAN_KIND_SERVER
+    assert server.kind == SPAN_KIND_SERVER
     assert server.trace_id == client.trace_id
     assert server.parent_span_id == client.span_id
     assert server.span_id != client.span_id
@@ -152,9 +150,9 @@ def test_hops_that_share_a_request_id_do_not_share_span_ids() -> None:
 def test_http_status_rules_per_side() -> None:
     def status(code: int, ends: Ends) -> tuple[int, str | None]:
         _, span = only(build_spans(http_view(response_code=code), ends, "both").spans)
-        return span.status.code, attributes_dict(span.attributes).get("error.type")
+        return span.status_code, dict(span.attributes).get("error.type")
 
-    err, unset = Status.STATUS_CODE_ERROR, Status.STATUS_CODE_UNSET
+    err, unset = STATUS_ERROR, STATUS_UNSET
     assert status(503, outbound()) == (err, "503")
     assert status(503, inbound()) == (err, "503")
     assert status(404, outbound()) == (err, "404")
@@ -165,8 +163,8 @@ def test_http_status_rules_per_side() -> None:
 def test_no_response_is_an_error_named_by_the_response_flags() -> None:
     view = http_view(response_code=0, response_flags="UF,URX", last_downstream_tx_ns=-1, duration_ns=3 * MS)
     _, span = only(build_spans(view, outbound(), "both").spans)
-    assert span.status.code == Status.STATUS_CODE_ERROR
-    assert attributes_dict(span.attributes)["error.type"] == "UF,URX"
+    assert span.status_code == STATUS_ERROR
+    assert dict(span.attributes)["error.type"] == "UF,URX"
     assert span.end_time_unix_nano == START + 3 * MS  # falls back to `duration`
 
 
@@ -174,26 +172,26 @@ def test_grpc_trailers_only_not_found_is_a_client_error_but_not_a_server_error()
     view = grpc_view("5", trailers=False)
     _, client = only(build_spans(view, outbound(), "both").spans)
     _, server = only(build_spans(view, inbound(), "both").spans)
-    client_attrs = attributes_dict(client.attributes)
+    client_attrs = dict(client.attributes)
     assert client.name == "demo.Greeter/Lookup"
     assert client_attrs["rpc.system.name"] == "grpc"
     assert client_attrs["rpc.method"] == "demo.Greeter/Lookup"
     assert client_attrs["rpc.response.status_code"] == "NOT_FOUND"
-    assert client.status.code == Status.STATUS_CODE_ERROR
+    assert client.status_code == STATUS_ERROR
     assert client_attrs["error.type"] == "NOT_FOUND"
-    assert server.status.code == Status.STATUS_CODE_UNSET
+    assert server.status_code == STATUS_UNSET
 
 
 def test_grpc_status_in_trailers_and_server_error_codes() -> None:
     ok = only(build_spans(grpc_view("0", trailers=True), outbound(), "both").spans)[1]
-    assert ok.status.code == Status.STATUS_CODE_UNSET
-    assert attributes_dict(ok.attributes)["rpc.response.status_code"] == "OK"
+    assert ok.status_code == STATUS_UNSET
+    assert dict(ok.attributes)["rpc.response.status_code"] == "OK"
     internal = only(build_spans(grpc_view("13", trailers=True), inbound(), "both").spans)[1]
-    assert internal.status.code == Status.STATUS_CODE_ERROR
+    assert internal.status_code == STATUS_ERROR
     unavailable = only(build_spans(grpc_view(None, trailers=True, http_status=503), inbound(), "both").spans)[
         1
     ]
-    assert attributes_dict(unavailable.attributes)["rpc.response.status_code"] == "UNAVAILABLE"
+    assert dict(unavailable.attributes)["rpc.response.status_code"] == "UNAVAILABLE"
 
 
 def test_server_side_mode_synthesizes_the_client_span_from_the_caller_metadata() -> None:
@@ -201,19 +199,19 @@ def test_server_side_mode_synthesizes_the_client_span_from_the_caller_metadata()
     assert len(spans) == 2
     (server_res, server), (client_res, client) = spans
     assert (server_res, client_res) == (B, A_PEER)
-    assert client.kind == Span.SpanKind.SPAN_KIND_CLIENT
+    assert client.kind == SPAN_KIND_CLIENT
     assert server.parent_span_id == client.span_id
     # the same ids as the client sidecar would have produced in `both` mode
     _, real_client = only(build_spans(http_view(), outbound(), "both").spans)
     assert client.span_id == real_client.span_id
-    assert attributes_dict(client.attributes)["service.peer.name"] == "b"
-    assert attributes_dict(client.attributes)["als_bridge.synthesized"] is True
+    assert dict(client.attributes)["service.peer.name"] == "b"
+    assert dict(client.attributes)["als_bridge.synthesized"] is True
 
 
 def test_caller_without_mx_metadata_gives_a_server_span_with_no_dangling_parent() -> None:
     for mode in ("both", "server_side"):
         _, span = only(build_spans(http_view(), inbound(UNKNOWN), mode).spans)  # type: ignore[arg-type]
-        assert span.kind == Span.SpanKind.SPAN_KIND_SERVER
+        assert span.kind == SPAN_KIND_SERVER
         assert span.parent_span_id == b""
 
 
@@ -221,7 +219,7 @@ def test_destination_without_sidecar_gives_a_client_span_only() -> None:
     ends = outbound(EXTERNAL)
     assert len(build_spans(http_view(), ends, "both").spans) == 1
     resource, span = only(build_spans(http_view(), ends, "server_side").spans)
-    assert resource == A and span.kind == Span.SpanKind.SPAN_KIND_CLIENT
+    assert resource == A and span.kind == SPAN_KIND_CLIENT
     # ...while a meshed destination's call is left to its server sidecar in server_side mode
     assert build_spans(http_view(), outbound(), "server_side").spans == []
 
@@ -253,7 +251,7 @@ def test_tcp_connection_sides_pair_by_socket_addresses() -> None:
     )
     _, client = only(build_spans(client_view, outbound(), "both").spans)
     _, server = only(build_spans(server_view, inbound(), "both").spans)
-    attrs = attributes_dict(client.attributes)
+    attrs = dict(client.attributes)
     assert client.name == "TCP"
     assert (attrs["envoy.tcp.received_bytes"], attrs["envoy.tcp.sent_bytes"]) == (11, 22)
     assert attrs["network.transport"] == "tcp"
@@ -265,5 +263,5 @@ def test_tcp_connection_sides_pair_by_socket_addresses() -> None:
 def test_tcp_connect_failure_is_an_error() -> None:
     view = EntryView(is_tcp=True, start_ns=START, response_flags="UF")
     _, span = only(build_spans(view, outbound(EXTERNAL), "both").spans)
-    assert span.status.code == Status.STATUS_CODE_ERROR
-    assert attributes_dict(span.attributes)["error.type"] == "UF"
+    assert span.status_code == STATUS_ERROR
+    assert dict(span.attributes)["error.type"] == "UF"

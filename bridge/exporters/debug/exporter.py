@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
-from bridge.exporters.base import ExportError, ExportRequest, Signal, count_items
+from bridge.exporters.base import ExportError, ExportRequest, Signal, as_message, count_items
 from bridge.exporters.config import DebugExporterConfig
 
 _PLAIN = re.compile(r"[^\s\"'=,{}\[\]]+")  # strings shown without quotes
@@ -39,7 +39,8 @@ class DebugExporter:
         self._lock = threading.Lock()  # one request's lines stay together
 
     def send(self, signal: Signal, request: ExportRequest) -> None:
-        text = "".join(line + "\n" for line in format_request(signal, request, self._verbosity))
+        lines = format_request(signal, as_message(request), self._verbosity)
+        text = "".join(line + "\n" for line in lines)
         stream = self._stream if self._stream is not None else sys.stderr
         try:
             with self._lock:

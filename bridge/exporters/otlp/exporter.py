@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import Any
 
 import grpc
-from opentelemetry.proto.collector.logs.v1 import logs_service_pb2_grpc
-from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2_grpc
-from opentelemetry.proto.collector.trace.v1 import trace_service_pb2_grpc
+from opentelemetry.proto.collector.logs.v1 import logs_service_pb2
+from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2
+from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
 
 from bridge.exporters import _rpc_status
 from bridge.exporters._partial_success import report_partial_success
@@ -37,12 +37,30 @@ _RETRYABLE_CODES = frozenset(
         grpc.StatusCode.DATA_LOSS,
     }
 )
-# The generated stub classes are untyped; held as Any so strict mypy accepts calling them.
-_STUBS: dict[Signal, Any] = {
-    Signal.TRACES: trace_service_pb2_grpc.TraceServiceStub,
-    Signal.METRICS: metrics_service_pb2_grpc.MetricsServiceStub,
-    Signal.LOGS: logs_service_pb2_grpc.LogsServiceStub,
+# Each signal's Export method and response type. Calls go through the channel directly rather
+# than the generated stubs, so a request already in wire format (`EncodedRequest`) and a
+# protobuf message are sent alike: both have SerializeToString().
+_METHODS: dict[Signal, tuple[str, Any]] = {
+    Signal.TRACES: (
+        "/opentelemetry.proto.collector.trace.v1.TraceService/Export",
+        trace_service_pb2.ExportTraceServiceResponse,
+    ),
+    Signal.METRICS: (
+        "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export",
+        metrics_service_pb2.ExportMetricsServiceResponse,
+    ),
+    Signal.LOGS: (
+        "/opentelemetry.proto.collector.logs.v1.LogsService/Export",
+        logs_service_pb2.ExportLogsServiceResponse,
+    ),
 }
+
+
+def _serialize(request: Any) -> bytes:
+    payload: bytes = request.SerializeToString()
+    return payload
+
+
 _STATUS_DETAILS_KEY = "grpc-status-details-bin"
 
 # The channel's own reconnect backoff defaults to growing to 120 s, during which every call fails
@@ -71,7 +89,10 @@ class OTLPExporter:
         else:
             self._channel = grpc.insecure_channel(target, _CHANNEL_OPTIONS, compression)
         self._calls: dict[Signal, Callable[..., Any]] = {
-            signal: stub(self._channel).Export for signal, stub in _STUBS.items()
+            signal: self._channel.unary_unary(
+                method, request_serializer=_serialize, response_deserializer=response.FromString
+            )
+            for signal, (method, response) in _METHODS.items()
         }
 
     def send(self, signal: Signal, request: ExportRequest) -> None:

@@ -33,13 +33,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
-
 from bridge.decode import EntryView
 from bridge.identity import Ends
 from bridge.metrics.config import SemconvMetricsConfig
 from bridge.metrics.store import MetricStore
 from bridge.spans import Reporters, SpanSet, semconv
+from bridge.spans.data import SPAN_KIND_CLIENT, SPAN_KIND_SERVER, SpanData
 
 HTTP_SERVER_LABELS = (
     "http.request.method",
@@ -52,27 +51,20 @@ HTTP_CLIENT_LABELS = (*HTTP_SERVER_LABELS, "server.address", "server.port")
 CACHE_SIZE = 10_000
 RPC_LABELS = ("rpc.system.name", "rpc.method", "rpc.response.status_code", "error.type")
 
-_SERVER = Span.SpanKind.SPAN_KIND_SERVER
-_CLIENT = Span.SpanKind.SPAN_KIND_CLIENT
-_ERROR = Status.STATUS_CODE_ERROR
+_SERVER = SPAN_KIND_SERVER
+_CLIENT = SPAN_KIND_CLIENT
 
 
-def span_strings(span: Span, keys: Iterable[str]) -> dict[str, str]:
+def span_strings(span: SpanData, keys: Iterable[str]) -> dict[str, str]:
     """The span's attributes named in `keys`, as strings; one pass over its attributes."""
     wanted = frozenset(keys)
-    found: dict[str, str] = {}
-    for kv in span.attributes:
-        if kv.key in wanted:
-            value = kv.value
-            kind = value.WhichOneof("value")
-            found[kv.key] = str(getattr(value, kind)) if kind else ""
-    return found
+    return {key: str(value) for key, value in span.attributes if key in wanted}
 
 
-def _error_type(span: Span) -> str:
-    if span.status.code != _ERROR:
+def _error_type(span: SpanData) -> str:
+    if not span.is_error:
         return ""
-    return span_strings(span, ("error.type",)).get("error.type", "")
+    return str(span.attribute("error.type") or "")
 
 
 def rpc_method(view: EntryView) -> str:
@@ -144,7 +136,7 @@ class SemconvFamily:
                 server_labels = (method, view.scheme, code, _error_type(span), view.protocol_version)
                 self._http_server.record(workload, server_labels, seconds)
 
-    def _server_address(self, view: EntryView, span: Span, synthesized: bool) -> tuple[str, str]:
+    def _server_address(self, view: EntryView, span: SpanData, synthesized: bool) -> tuple[str, str]:
         """The CLIENT span's `server.address` and `server.port`, read from the span once per key.
 
         The span builder derives them from exactly these inputs: the authority, the scheme, and

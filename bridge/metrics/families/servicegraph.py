@@ -44,8 +44,6 @@ connector fails an edge when either span is ERROR, and the CLIENT span is the st
 
 from __future__ import annotations
 
-from opentelemetry.proto.trace.v1.trace_pb2 import Status
-
 from bridge.decode import EntryView
 from bridge.identity import Direction, Ends, Workload
 from bridge.identity.resource import UNKNOWN_SERVICE, service_name
@@ -59,7 +57,6 @@ VIRTUAL_NODE = "virtual_node"
 UNKNOWN_CLIENT = "user"
 UNKNOWN_SERVER = "unknown"
 CACHE_SIZE = 10_000
-_ERROR = Status.STATUS_CODE_ERROR
 
 
 def _node(w: Workload, real: bool, unknown_name: str) -> tuple[str, str]:
@@ -98,7 +95,7 @@ def client_side_failed(view: EntryView) -> bool:
 
 def failed(view: EntryView, spans: SpanSet) -> bool:
     """True when either side of the call failed, as far as this entry tells."""
-    return any(span.status.code == _ERROR for _, span in spans.spans) or client_side_failed(view)
+    return any(span.is_error for _, span in spans.spans) or client_side_failed(view)
 
 
 class ServiceGraphFamily:

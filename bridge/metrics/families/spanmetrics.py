@@ -22,8 +22,6 @@ One point per span of the entry (`SpanSet.spans`), so the synthesized CLIENT spa
 
 from __future__ import annotations
 
-from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
-
 from bridge.decode import EntryView
 from bridge.identity import Ends, Workload, resource_attributes
 from bridge.metrics.config import SpanMetricsConfig
@@ -33,8 +31,14 @@ from bridge.spans import Reporters, SpanSet
 LABELS = ("service_name", "span_name", "span_kind", "status_code")
 CACHE_SIZE = 10_000
 
-SPAN_KINDS = {value: name for name, value in Span.SpanKind.items()}
-STATUS_CODES = {value: name for name, value in Status.StatusCode.items()}
+# OTLP enum value -> the name the spanmetrics connector writes as a label value
+SPAN_KINDS = {
+    0: "SPAN_KIND_UNSPECIFIED",
+    1: "SPAN_KIND_INTERNAL",
+    2: "SPAN_KIND_SERVER",
+    3: "SPAN_KIND_CLIENT",
+}
+STATUS_CODES = {0: "STATUS_CODE_UNSET", 1: "STATUS_CODE_OK", 2: "STATUS_CODE_ERROR"}
 
 
 def resource_service_name(w: Workload) -> str:
@@ -63,7 +67,7 @@ class SpanMetricsFamily:
                 self._service_name(workload),
                 span.name,
                 SPAN_KINDS.get(span.kind, "SPAN_KIND_UNSPECIFIED"),
-                STATUS_CODES.get(span.status.code, "STATUS_CODE_UNSET"),
+                STATUS_CODES.get(span.status_code, "STATUS_CODE_UNSET"),
             )
             self._calls.add(None, labels)
             self._duration.record(None, labels, (span.end_time_unix_nano - span.start_time_unix_nano) / 1e9)

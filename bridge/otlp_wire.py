@@ -1,0 +1,173 @@
+"""OTLP trace requests written straight in protobuf wire format, from cached byte blocks.
+
+Why: building one protobuf `KeyValue`/`AnyValue` object per attribute costs microseconds each,
+and a span carries about twenty; the same (key, value) pairs repeat from span to span (method,
+scheme, cluster, route, peer identity). Writing the wire format directly, with each repeating
+pair encoded once and kept, costs a fraction of that and gives the same message: the golden
+test (`tests/test_otlp_wire.py`) parses both and compares them field by field.
+
+Only the encoding lives here; what goes into a span is decided in `bridge.spans`.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Iterable
+
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+from bridge.exporters.base import EncodedRequest
+from bridge.identity import Workload
+from bridge.otlp import RESOURCES, SCHEMA_URL, SCOPE, AttrValue
+from bridge.spans.data import SpanData
+
+_SMALL_VARINTS = [bytes([n]) for n in range(128)]
+_pack_fixed64 = struct.Struct("<Q").pack
+_pack_double = struct.Struct("<d").pack
+
+# Attribute keys whose values are different for nearly every span: encoding them on the fly
+# is cheaper than filling the cache with pairs that never repeat.
+_UNCACHED_KEYS = frozenset(
+    {
+        "envoy.request_id",
+        "url.path",
+        "url.query",
+        "url.full",
+        "network.peer.port",
+        "client.address",
+        "network.peer.address",
+        "http.request.body.size",
+        "http.response.body.size",
+        "envoy.tcp.received_bytes",
+        "envoy.tcp.sent_bytes",
+        "user_agent.original",
+    }
+)
+_KV_CACHE_LIMIT = 100_000
+
+
+def varint(n: int) -> bytes:
+    if 0 <= n < 128:
+        return _SMALL_VARINTS[n]
+    n &= 0xFFFFFFFFFFFFFFFF  # negative int64: ten bytes, two's complement
+    out = bytearray()
+    while n >= 0x80:
+        out.append((n & 0x7F) | 0x80)
+        n >>= 7
+    out.append(n)
+    return bytes(out)
+
+
+def _len_field(tag: bytes, payload: bytes) -> bytes:
+    return tag + varint(len(payload)) + payload
+
+
+def _any_value(value: AttrValue) -> bytes:
+    if isinstance(value, bool):
+        return b"\x10\x01" if value else b"\x10\x00"
+    if isinstance(value, int):
+        if -(2**63) <= value < 2**63:
+            return b"\x18" + varint(value)
+        return _len_field(b"\x0a", str(value).encode())  # as bridge.otlp.any_value does
+    if isinstance(value, float):
+        return b"\x21" + _pack_double(value)
+    return _len_field(b"\x0a", str(value).encode())
+
+
+def key_value(key: str, value: AttrValue) -> bytes:
+    """A `KeyValue` message's bytes (not yet wrapped as a field)."""
+    return _len_field(b"\x0a", key.encode()) + _len_field(b"\x12", _any_value(value))
+
+
+class AttributeEncoder:
+    """Attribute fields (tag 9 of Span, or tag 1 of Resource) with repeating pairs cached."""
+
+    def __init__(self, tag: bytes) -> None:
+        self._tag = tag
+        self._cache: dict[tuple[str, AttrValue, type], bytes] = {}
+
+    def field(self, key: str, value: AttrValue) -> bytes:
+        if key in _UNCACHED_KEYS:
+            return _len_field(self._tag, key_value(key, value))
+        # the type is part of the key: True == 1 == 1.0 but they encode differently
+        cache_key = (key, value, type(value))
+        encoded = self._cache.get(cache_key)
+        if encoded is None:
+            if len(self._cache) >= _KV_CACHE_LIMIT:
+                self._cache.clear()
+            encoded = _len_field(self._tag, key_value(key, value))
+            self._cache[cache_key] = encoded
+        return encoded
+
+
+_SPAN_ATTRIBUTES = AttributeEncoder(b"\x4a")
+
+
+def encode_span(span: SpanData) -> bytes:
+    """A `Span` message's bytes, fields in field-number order as protobuf writes them."""
+    field = _SPAN_ATTRIBUTES.field
+    parts = [
+        b"\x0a\x10",
+        span.trace_id,
+        b"\x12\x08",
+        span.span_id,
+    ]
+    if span.parent_span_id:
+        parts.append(b"\x22\x08")
+        parts.append(span.parent_span_id)
+    if span.name:
+        parts.append(_len_field(b"\x2a", span.name.encode()))
+    if span.kind:
+        parts.append(b"\x30" + varint(span.kind))
+    if span.start_time_unix_nano:
+        parts.append(b"\x39" + _pack_fixed64(span.start_time_unix_nano))
+    if span.end_time_unix_nano:
+        parts.append(b"\x41" + _pack_fixed64(span.end_time_unix_nano))
+    parts.extend([field(k, v) for k, v in span.attributes])
+    if span.status_code:
+        parts.append(b"\x7a\x02\x18" + varint(span.status_code))
+    return b"".join(parts)
+
+
+class _ResourceBlocks:
+    """Per workload: the encoded `resource` field of a ResourceSpans, made once."""
+
+    def __init__(self, max_entries: int = 20_000) -> None:
+        self._cache: dict[Workload, bytes] = {}
+        self._max = max_entries
+
+    def get(self, workload: Workload) -> bytes:
+        block = self._cache.get(workload)
+        if block is None:
+            if len(self._cache) >= self._max:
+                self._cache.clear()
+            block = _len_field(b"\x0a", RESOURCES.get(workload).SerializeToString())
+            self._cache[workload] = block
+        return block
+
+
+_RESOURCE_BLOCKS = _ResourceBlocks()
+_SCOPE_FIELD = _len_field(b"\x0a", SCOPE.SerializeToString())
+_SCHEMA_FIELD = _len_field(b"\x1a", SCHEMA_URL.encode())
+
+
+def encode_traces(items: Iterable[tuple[Workload, SpanData]]) -> EncodedRequest:
+    """One ExportTraceServiceRequest, one ResourceSpans per workload, spans in arrival order."""
+    grouped: dict[Workload, list[bytes]] = {}
+    count = 0
+    for workload, span in items:
+        encoded = encode_span(span)
+        bucket = grouped.get(workload)
+        if bucket is None:
+            grouped[workload] = [encoded]
+        else:
+            bucket.append(encoded)
+        count += 1
+    parts: list[bytes] = []
+    for workload, spans in grouped.items():
+        scope_spans = b"".join([_SCOPE_FIELD, *(_len_field(b"\x12", s) for s in spans)])
+        resource_spans = b"".join(
+            [_RESOURCE_BLOCKS.get(workload), _len_field(b"\x12", scope_spans), _SCHEMA_FIELD]
+        )
+        parts.append(_len_field(b"\x0a", resource_spans))
+    return EncodedRequest(b"".join(parts), count, ExportTraceServiceRequest)

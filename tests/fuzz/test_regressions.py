@@ -1,0 +1,43 @@
+"""Small inputs for the bugs the fuzzers found in `bridge/`, each pinned as a strict xfail.
+
+Strict: when the lead fixes a bug its test passes, the xfail turns into a failure, and the
+marker is removed, so the test guards the fix from then on.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from bridge.pipeline.convert import StreamState
+from bridge.receivers.envoy_als import _protos
+from bridge.telemetry import SELF
+from tests.fixtures.als import http_entry, message
+from tests.fuzz.targets import ReceiverHarness
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=KeyError,
+    reason="bridge/decode/entry.py: values_by_number[tls_version] raises KeyError for an unknown "
+    "(open proto3) enum number; _decode_entries catches only ValueError/IndexError",
+)
+def test_an_unknown_tls_version_is_not_fatal_to_the_message() -> None:
+    """Envoy adds TLS versions as enum values over time; an older bridge must still take the entry
+    (with an empty or numeric tls_version), and the other entries of the message with it."""
+    odd = http_entry(request_id="odd-tls")
+    odd.common_properties.tls_properties.tls_version = 7  # not in the bridge's copy of the enum
+    raw = message([http_entry(request_id="before"), odd, http_entry(request_id="after")]).SerializeToString()
+    harness = ReceiverHarness()
+    dropped_before = SELF.get("als_bridge_entries_dropped_total")
+    harness.receiver._on_message(StreamState(peer="test"), raw, None)  # raises KeyError today
+    converted = harness.logs.items
+    dropped = SELF.get("als_bridge_entries_dropped_total") - dropped_before
+    assert converted == 3 or (converted == 2 and dropped == 1)
+
+
+def test_the_message_class_keeps_unknown_enum_numbers() -> None:
+    """Why the bug is reachable: the wire value survives parsing (proto3 open enums)."""
+    entry = _protos.HTTPAccessLogEntry()
+    entry.common_properties.tls_properties.tls_version = 7
+    parsed = _protos.HTTPAccessLogEntry.FromString(entry.SerializeToString())
+    assert parsed.common_properties.tls_properties.tls_version == 7
