@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import multiprocessing
+import os
 import signal
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from bridge.config.model import ComponentID, Config, PipelineConfig
@@ -117,7 +119,15 @@ class Service:
                 if rid in spec.receivers
                 for e in spec.exporters
             ]
-            self.receivers.append(EnvoyALSReceiver(str(rid), rconf, converter, backpressure=downstream))
+            self.receivers.append(
+                EnvoyALSReceiver(
+                    str(rid),
+                    rconf,
+                    converter,
+                    backpressure=downstream,
+                    reuse_port=self.config.service.workers > 1,
+                )
+            )
 
     async def start(self) -> None:
         for receiver in self.receivers:
@@ -155,15 +165,36 @@ class Service:
                 )
 
 
-def build_service(config: Config) -> Service:
-    service = Service(config)
+def build_service(config: Config, worker: int = 0) -> Service:
+    service = Service(for_worker(config, worker) if config.service.workers > 1 else config)
     service.build()
     return service
 
 
-async def serve(config: Config, ready: Callable[[Service], None] | None = None) -> None:
+def for_worker(config: Config, worker: int) -> Config:
+    """The config one of `service.workers` processes runs.
+
+    The receivers share their ports (SO_REUSEPORT: the kernel spreads Envoy's connections over
+    the workers); what cannot be shared is split: worker i serves the `prometheus` exporter on
+    the configured port + i (scrape each), and keeps its persistent queue in `<directory>/worker-i`.
+    """
+    exporters: dict[ComponentID, Any] = {}
+    for cid, econf in config.exporters.items():
+        if isinstance(econf, PrometheusExporterConfig):
+            host, _, port = econf.endpoint.rpartition(":")
+            econf = replace(econf, endpoint=f"{host}:{int(port) + worker}" if int(port) else econf.endpoint)
+        queue = getattr(econf, "sending_queue", None)
+        if queue is not None and queue.directory:
+            econf = replace(
+                econf, sending_queue=replace(queue, directory=f"{queue.directory}/worker-{worker}")
+            )
+        exporters[cid] = econf
+    return replace(config, exporters=exporters)
+
+
+async def serve(config: Config, ready: Callable[[Service], None] | None = None, worker: int = 0) -> None:
     """Run until SIGTERM/SIGINT, then shut down in order."""
-    service = build_service(config)
+    service = build_service(config, worker)
     await service.start()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -190,9 +221,56 @@ def run(config: Config) -> int:
     configure_logging(telemetry.logs.level, telemetry.logs.encoding)
     for warning in config.warnings:
         log.warning("config: %s", warning)
+    if config.service.workers > 1:
+        return _run_workers(config)
+    return _run_one(config, worker=0)
+
+
+def _run_one(config: Config, worker: int) -> int:
     try:
-        asyncio.run(serve(config))
+        asyncio.run(serve(config, worker=worker))
     except (OSError, ValueError, StorageLockedError) as err:  # a port in use, a bad certificate: one line
         log.error("cannot start: %s", err)
+        return 1
+    return 0
+
+
+def _worker_main(config: Config, worker: int) -> None:
+    telemetry = config.service.telemetry
+    configure_logging(telemetry.logs.level, telemetry.logs.encoding)
+    logging.getLogger().handlers[0].setFormatter(
+        logging.Formatter(f"%(asctime)s %(levelname)s [worker {worker}] %(name)s: %(message)s")
+    )
+    raise SystemExit(_run_one(config, worker))
+
+
+def _run_workers(config: Config) -> int:
+    """Start `service.workers` processes (spawned: no gRPC state crosses a fork), pass SIGTERM
+    and SIGINT on to them, and exit 0 only when every worker did."""
+    for rid, rconf in config.receivers.items():
+        if isinstance(rconf, EnvoyALSReceiverConfig) and rconf.endpoint.endswith(":0"):
+            log.error("cannot start: receivers.%s.endpoint: workers > 1 need a fixed port, not 0", rid)
+            return 1
+    context = multiprocessing.get_context("spawn")
+    workers = [
+        context.Process(target=_worker_main, args=(config, i), name=f"als-bridge-worker-{i}")
+        for i in range(config.service.workers)
+    ]
+    for process in workers:
+        process.start()
+    log.info("started %d worker processes: %s", len(workers), ", ".join(str(p.pid) for p in workers))
+
+    def forward(signum: int, _frame: object) -> None:
+        for process in workers:
+            if process.is_alive() and process.pid is not None:
+                os.kill(process.pid, signum)
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, forward)
+    for process in workers:
+        process.join()
+    failed = [p.name for p in workers if p.exitcode != 0]
+    if failed:
+        log.error("workers ended with an error: %s", ", ".join(failed))
         return 1
     return 0

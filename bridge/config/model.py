@@ -66,6 +66,17 @@ class ServiceConfig:
 
     pipelines: dict[ComponentID, PipelineConfig]
     telemetry: TelemetryConfig = field(default_factory=TelemetryConfig)
+    # Processes that each run the whole bridge, sharing the receivers' ports (SO_REUSEPORT):
+    # Python runs one core per process. Each has its own service.instance.id.
+    workers: int = 1
+
+    def validate(self) -> None:
+        from bridge.config._errors import FieldError
+
+        if self.workers < 1:
+            raise FieldError(("workers",), "must be at least 1")
+        if self.workers > 64:
+            raise FieldError(("workers",), "more than 64 worker processes is surely a typo")
 
 
 @dataclass

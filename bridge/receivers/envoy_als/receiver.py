@@ -109,10 +109,12 @@ class EnvoyALSReceiver:
         config: EnvoyALSReceiverConfig,
         converter: EntryConverter,
         backpressure: Sequence[QueuedExporter] = (),
+        reuse_port: bool = False,
     ) -> None:
         self.name = name
         self._config = config
         self._converter = converter
+        self._reuse_port = reuse_port  # several worker processes share the port
         # exporters downstream of this receiver; those with `on_full: block` pause the reading
         self._backpressure = [e for e in backpressure if e.blocks_when_full]
         self._server: grpc.aio.Server | None = None
@@ -153,7 +155,7 @@ class EnvoyALSReceiver:
 
     def _server_options(self) -> list[tuple[str, int]]:
         cap = max(self._config.max_recv_msg_size * _GRPC_HARD_CAP_FACTOR, 4 * 1024 * 1024)
-        options = [("grpc.max_receive_message_length", cap), ("grpc.so_reuseport", 0)]
+        options = [("grpc.max_receive_message_length", cap), ("grpc.so_reuseport", int(self._reuse_port))]
         if self._config.max_concurrent_streams:
             # Per connection (HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS: the client queues the rest);
             # the cap over all connections is kept in `_admit`.
