@@ -29,4 +29,5 @@ class AtherisDraw:
         return text.encode("utf-8", "replace").decode("utf-8")
 
     def pick(self, options: Sequence[T]) -> T:
-        return options[self._p.ConsumeIntInRange(0, len(options) - 1)]
+        index: int = self._p.ConsumeIntInRange(0, len(options) - 1)
+        return options[index]

@@ -44,7 +44,7 @@ def _targets(instrument: bool = False) -> Any:
     if not instrument:
         from tests.fuzz import targets
     else:
-        import atheris
+        import atheris  # type: ignore[import-untyped,import-not-found,unused-ignore]
 
         with atheris.instrument_imports(include=["bridge"]):
             from tests.fuzz import targets
@@ -142,7 +142,7 @@ def run_atheris(
     libFuzzer owns the loop and ends the process itself, so `done` is called from inside the
     loop once the budget is spent, and must exit.
     """
-    import atheris  # optional: `pip install atheris`
+    import atheris  # type: ignore[import-untyped,import-not-found,unused-ignore]  # optional: pip install atheris
 
     from bench._atheris_draw import AtherisDraw
 

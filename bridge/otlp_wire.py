@@ -14,11 +14,12 @@ from __future__ import annotations
 import struct
 from collections.abc import Iterable
 
+from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 from bridge.exporters.base import EncodedRequest
 from bridge.identity import Workload
-from bridge.otlp import RESOURCES, SCHEMA_URL, SCOPE, AttrValue
+from bridge.otlp import RESOURCES, SCHEMA_URL, SCOPE, AttrValue, MetricResource, metric_resource
 from bridge.spans.data import SpanData
 
 _SMALL_VARINTS = [bytes([n]) for n in range(128)]
@@ -26,7 +27,8 @@ _pack_fixed64 = struct.Struct("<Q").pack
 _pack_double = struct.Struct("<d").pack
 
 # Attribute keys whose values are different for nearly every span: encoding them on the fly
-# is cheaper than filling the cache with pairs that never repeat.
+# is cheaper than filling the cache with pairs that never repeat. (Addresses and user agents
+# repeat, one per workload or client library, so they are cached.)
 _UNCACHED_KEYS = frozenset(
     {
         "envoy.request_id",
@@ -34,13 +36,10 @@ _UNCACHED_KEYS = frozenset(
         "url.query",
         "url.full",
         "network.peer.port",
-        "client.address",
-        "network.peer.address",
         "http.request.body.size",
         "http.response.body.size",
         "envoy.tcp.received_bytes",
         "envoy.tcp.sent_bytes",
-        "user_agent.original",
     }
 )
 _KV_CACHE_LIMIT = 100_000
@@ -74,29 +73,64 @@ def _any_value(value: AttrValue) -> bytes:
     return _len_field(b"\x0a", str(value).encode())
 
 
+_KEY_FIELDS: dict[str, bytes] = {}
+
+
+def _key_field(key: str) -> bytes:
+    """KeyValue.key's field bytes, made once per key (keys are a small fixed set)."""
+    encoded = _KEY_FIELDS.get(key)
+    if encoded is None:
+        encoded = _len_field(b"\x0a", key.encode())
+        if len(_KEY_FIELDS) < 10_000:
+            _KEY_FIELDS[key] = encoded
+    return encoded
+
+
 def key_value(key: str, value: AttrValue) -> bytes:
     """A `KeyValue` message's bytes (not yet wrapped as a field)."""
-    return _len_field(b"\x0a", key.encode()) + _len_field(b"\x12", _any_value(value))
+    return _key_field(key) + _len_field(b"\x12", _any_value(value))
 
 
 class AttributeEncoder:
-    """Attribute fields (tag 9 of Span, or tag 1 of Resource) with repeating pairs cached."""
+    """Attribute fields (tag 9 of Span, or tag 1 of Resource) with repeating pairs cached.
+
+    String values, nearly all of them, are found in a dict per key: two probes on strings,
+    whose hashes Python keeps, and no key tuple to build per attribute. Other values are cached
+    by (key, value, type): True == 1 == 1.0 but they encode differently.
+    """
 
     def __init__(self, tag: bytes) -> None:
         self._tag = tag
         self._cache: dict[tuple[str, AttrValue, type], bytes] = {}
+        self._strings: dict[str, dict[str, bytes]] = {}
+        self._size = 0
 
     def field(self, key: str, value: AttrValue) -> bytes:
+        if type(value) is str:
+            by_value = self._strings.get(key)
+            if by_value is not None:
+                encoded = by_value.get(value)
+                if encoded is not None:
+                    return encoded
         if key in _UNCACHED_KEYS:
             return _len_field(self._tag, key_value(key, value))
-        # the type is part of the key: True == 1 == 1.0 but they encode differently
-        cache_key = (key, value, type(value))
-        encoded = self._cache.get(cache_key)
-        if encoded is None:
-            if len(self._cache) >= _KV_CACHE_LIMIT:
-                self._cache.clear()
-            encoded = _len_field(self._tag, key_value(key, value))
+        return self._miss(key, value)
+
+    def _miss(self, key: str, value: AttrValue) -> bytes:
+        if self._size >= _KV_CACHE_LIMIT:
+            self._cache.clear()
+            self._strings.clear()
+            self._size = 0
+        encoded = _len_field(self._tag, key_value(key, value))
+        if type(value) is str:
+            self._strings.setdefault(key, {})[value] = encoded
+        else:
+            cache_key = (key, value, type(value))
+            found = self._cache.get(cache_key)
+            if found is not None:
+                return found
             self._cache[cache_key] = encoded
+        self._size += 1
         return encoded
 
 
@@ -171,3 +205,19 @@ def encode_traces(items: Iterable[tuple[Workload, SpanData]]) -> EncodedRequest:
         )
         parts.append(_len_field(b"\x0a", resource_spans))
     return EncodedRequest(b"".join(parts), count, ExportTraceServiceRequest)
+
+
+def encode_metrics(items: Iterable[tuple[MetricResource, tuple[bytes, int]]]) -> EncodedRequest:
+    """One ExportMetricsServiceRequest from serialized Metrics, one ResourceMetrics per resource
+    (equal resources merged: some receivers keep only the last of two equal ones)."""
+    grouped: dict[MetricResource, list[bytes]] = {}
+    points = 0
+    for key, (metric, count) in items:
+        grouped.setdefault(key, []).append(metric)
+        points += count
+    parts: list[bytes] = []
+    for key, metrics in grouped.items():
+        resource = _len_field(b"\x0a", metric_resource(key).SerializeToString())
+        scope_metrics = b"".join([_SCOPE_FIELD, *(_len_field(b"\x12", m) for m in metrics)])
+        parts.append(_len_field(b"\x0a", resource + _len_field(b"\x12", scope_metrics) + _SCHEMA_FIELD))
+    return EncodedRequest(b"".join(parts), points, ExportMetricsServiceRequest)

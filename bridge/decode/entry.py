@@ -9,7 +9,7 @@ field goes starts here.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 # Envoy's RequestMethod enum (envoy.config.core.v3), index = enum number.
 _METHODS = ("", "GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH")
@@ -48,9 +48,11 @@ RESPONSE_FLAG_CODES: tuple[tuple[str, str], ...] = (
 )
 
 
-@dataclass(frozen=True, slots=True)
-class FilterStateValue:
-    """One `filter_state_objects` entry: the Any's type URL and its still-encoded value."""
+class FilterStateValue(NamedTuple):
+    """One `filter_state_objects` entry: the Any's type URL and its still-encoded value.
+
+    A NamedTuple rather than a frozen dataclass: every entry makes one or two, and a frozen
+    dataclass's `__init__` costs several times more (it sets each field through `object`)."""
 
     type_url: str
     value: bytes

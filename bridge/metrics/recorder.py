@@ -59,10 +59,11 @@ class MetricsRecorder:
                 family.record(view, ends, spans, self._reporters)
 
     def collect(self, now_ns: int | None = None) -> list[Item]:
-        """The current aggregate as (MetricResource, Metric) items, the bridge's own metrics included."""
+        """The current aggregate as (MetricResource, (serialized Metric, data points)) items, the
+        bridge's own metrics included."""
         now_ns = now_ns or time.time_ns()
         items: list[Item] = []
-        by_resource = self._store.collect(self._start_ns, now_ns, self.config.temporality)
+        by_resource = self._store.collect_encoded(self._start_ns, now_ns, self.config.temporality)
         for resource, metrics in by_resource.items():
             workload = resource if isinstance(resource, Workload) else None
             key = MetricResource(workload, self.instance_id)
@@ -70,7 +71,9 @@ class MetricsRecorder:
         if self.config.temporality == "delta":
             self._start_ns = now_ns
         bridge = MetricResource(None, self.instance_id)
-        items.extend((bridge, metric) for metric in self_metrics(PROCESS_START_NS, now_ns))
+        for metric in self_metrics(PROCESS_START_NS, now_ns):
+            points = len(metric.sum.data_points) + len(metric.gauge.data_points)
+            items.append((bridge, (metric.SerializeToString(), points)))
         return items
 
 

@@ -27,12 +27,14 @@ from opentelemetry.proto.metrics.v1.metrics_pb2 import (
     NumberDataPoint,
 )
 
+from bridge.metrics import wire
 from bridge.otlp import any_value
 from bridge.telemetry import SELF
 
 Temporality = Literal["cumulative", "delta"]
 LabelValues = tuple[str, ...]
 ResourceKey = Hashable  # a Workload, or None for the bridge's own resource
+EncodedMetric = tuple[bytes, int]  # a serialized Metric and its number of data points
 
 SELF.describe(
     "als_bridge_metric_overflow_total", "counter", "Points folded into an overflow series, by metric"
@@ -42,13 +44,40 @@ OVERFLOW_ATTRIBUTES = (KeyValue(key="otel.metric.overflow", value=any_value(True
 _OVERFLOW: LabelValues = ("\x00overflow",)
 
 
-@dataclass(slots=True)
-class _HistogramState:
-    counts: list[int]
-    total: float = 0.0
-    count: int = 0
-    min: float = float("inf")
-    max: float = float("-inf")
+class CounterState:
+    """One counter series: a mutable cell, so a caller that holds it adds without a lookup."""
+
+    __slots__ = ("value",)
+
+    def __init__(self) -> None:
+        self.value: float = 0
+
+
+class HistogramState:
+    """One histogram series; `observe` is the whole per-point cost once the series is held."""
+
+    __slots__ = ("bounds", "count", "counts", "max", "min", "total")
+
+    def __init__(self, bounds: tuple[float, ...]) -> None:
+        self.bounds = bounds
+        self.counts = [0] * (len(bounds) + 1)
+        self.total = 0.0
+        self.count = 0
+        self.min = float("inf")
+        self.max = float("-inf")
+
+    def observe(self, value: float) -> None:
+        # bucket i holds bounds[i-1] < v <= bounds[i] (OTLP's explicit bucket rule)
+        self.counts[bisect.bisect_left(self.bounds, value)] += 1
+        self.total += value
+        self.count += 1
+        if value < self.min:
+            self.min = value
+        if value > self.max:
+            self.max = value
+
+
+SeriesState = CounterState | HistogramState
 
 
 @dataclass
@@ -62,49 +91,86 @@ class Instrument:
     kind: Literal["counter", "histogram"]
     bounds: tuple[float, ...] = ()
     max_series: int = 0  # 0: no cap
-    _series: dict[tuple[ResourceKey, LabelValues], float | _HistogramState] = field(default_factory=dict)
-    _label_cache: dict[LabelValues, list[KeyValue]] = field(default_factory=dict)
+    _series: dict[tuple[ResourceKey, LabelValues], SeriesState] = field(default_factory=dict)
+    # label tuple -> its encoded attribute fields; shared by the instruments of one store
+    _encoded_labels: dict[tuple[bytes, LabelValues], bytes] = field(default_factory=dict)
 
-    def _key(self, resource: ResourceKey, labels: LabelValues) -> tuple[ResourceKey, LabelValues]:
+    def series(self, resource: ResourceKey, labels: LabelValues) -> tuple[SeriesState, bool]:
+        """The state of the series (created when new) and whether a caller may keep it: False
+        for the overflow series, whose every point must be counted as folded."""
         key = (resource, labels)
-        if self.max_series and key not in self._series and len(self._series) >= self.max_series:
+        state = self._series.get(key)
+        if state is not None:
+            return state, True
+        keep = True
+        if self.max_series and len(self._series) >= self.max_series:
             SELF.add("als_bridge_metric_overflow_total", metric=self.name)
-            return (resource, _OVERFLOW)
-        return key
+            key, keep = (resource, _OVERFLOW), False
+            state = self._series.get(key)
+            if state is not None:
+                return state, False
+        state = CounterState() if self.kind == "counter" else HistogramState(self.bounds)
+        self._series[key] = state
+        return state, keep
 
     def add(self, resource: ResourceKey, labels: LabelValues, value: float = 1) -> None:
-        key = self._key(resource, labels)
-        self._series[key] = self._series.get(key, 0) + value  # type: ignore[operator]
+        state = self.series(resource, labels)[0]
+        assert isinstance(state, CounterState)
+        state.value += value
 
     def record(self, resource: ResourceKey, labels: LabelValues, value: float) -> None:
-        key = self._key(resource, labels)
-        state = self._series.get(key)
-        if state is None:
-            state = _HistogramState(counts=[0] * (len(self.bounds) + 1))
-            self._series[key] = state
-        assert isinstance(state, _HistogramState)
-        # bucket i holds bounds[i-1] < v <= bounds[i] (OTLP's explicit bucket rule)
-        state.counts[bisect.bisect_left(self.bounds, value)] += 1
-        state.total += value
-        state.count += 1
-        if value < state.min:
-            state.min = value
-        if value > state.max:
-            state.max = value
+        state = self.series(resource, labels)[0]
+        assert isinstance(state, HistogramState)
+        state.observe(value)
 
     def _attributes(self, labels: LabelValues) -> Sequence[KeyValue]:
+        """The reference path's attributes: built anew each time (cached protobuf objects cost
+        far more memory than they save; the encoded path caches bytes instead)."""
         if labels is _OVERFLOW or labels == _OVERFLOW:
             return OVERFLOW_ATTRIBUTES
-        cached = self._label_cache.get(labels)
-        if cached is None:
-            cached = [
-                KeyValue(key=k, value=any_value(v))
-                for k, v in zip(self.label_keys, labels, strict=True)
-                if v != ""
-            ]
-            if len(self._label_cache) < 4 * max(self.max_series, 10_000):
-                self._label_cache[labels] = cached
-        return cached
+        return [
+            KeyValue(key=k, value=any_value(v))
+            for k, v in zip(self.label_keys, labels, strict=True)
+            if v != ""
+        ]
+
+    def _encoded_attributes(self, tag: bytes, labels: LabelValues) -> bytes:
+        if labels is _OVERFLOW or labels == _OVERFLOW:
+            return wire.overflow_attribute(tag)
+        key = (tag, labels)
+        encoded = self._encoded_labels.get(key)
+        if encoded is None:
+            encoded = wire.attribute_fields(tag, self.label_keys, labels)
+            if len(self._encoded_labels) >= 2 * max(self.max_series, 10_000):
+                self._encoded_labels.clear()
+            self._encoded_labels[key] = encoded
+        return encoded
+
+    def collect_encoded(
+        self, start_ns: int, now_ns: int, temporality: Temporality
+    ) -> dict[ResourceKey, EncodedMetric]:
+        """As `collect`, but each Metric already serialized (what the pipeline exports)."""
+        series = self._series
+        if temporality == "delta":
+            self._series = {}
+        agg = 1 if temporality == "delta" else 2  # AGGREGATION_TEMPORALITY_DELTA / _CUMULATIVE
+        points: dict[ResourceKey, list[bytes]] = {}
+        counter = self.kind == "counter"
+        tag = wire.NUMBER_POINT_ATTRIBUTES if counter else wire.HISTOGRAM_POINT_ATTRIBUTES
+        for (resource, labels), state in series.items():
+            attributes = self._encoded_attributes(tag, labels)
+            if isinstance(state, HistogramState):
+                point = wire.histogram_point(
+                    attributes, start_ns, now_ns, state.count, state.total, state.counts, self.bounds,
+                    state.min, state.max,
+                )  # fmt: skip
+            else:
+                point = wire.number_point(attributes, start_ns, now_ns, state.value)
+            points.setdefault(resource, []).append(point)
+        return {
+            resource: (wire.metric(self.name, self.description, self.unit, self.kind, agg, pts), len(pts))
+            for resource, pts in points.items()
+        }
 
     def series_count(self) -> int:
         return len(self._series)
@@ -114,7 +180,7 @@ class Instrument:
         series = self._series
         out: dict[ResourceKey, Metric] = {}
         if temporality == "delta":
-            self._series = {}
+            self._series = {}  # held states are now stale: MetricStore.generation tells holders
         agg = (
             AggregationTemporality.AGGREGATION_TEMPORALITY_DELTA
             if temporality == "delta"
@@ -131,7 +197,7 @@ class Instrument:
                     metric.histogram.aggregation_temporality = agg
                 out[resource] = metric
             attrs = self._attributes(labels)
-            if isinstance(value, _HistogramState):
+            if isinstance(value, HistogramState):
                 hp: HistogramDataPoint = metric.histogram.data_points.add()
                 hp.attributes.extend(attrs)
                 hp.start_time_unix_nano, hp.time_unix_nano = start_ns, now_ns
@@ -144,10 +210,11 @@ class Instrument:
                 np: NumberDataPoint = metric.sum.data_points.add()
                 np.attributes.extend(attrs)
                 np.start_time_unix_nano, np.time_unix_nano = start_ns, now_ns
-                if float(value).is_integer():
-                    np.as_int = int(value)
+                total = value.value
+                if float(total).is_integer():
+                    np.as_int = int(total)
                 else:
-                    np.as_double = float(value)
+                    np.as_double = float(total)
         return out
 
 
@@ -158,6 +225,9 @@ class MetricStore:
         self.max_series = max_series_per_metric
         self.instruments: list[Instrument] = []
         self.lock = threading.Lock()
+        # Bumped when a delta collection starts every series over: a `SeriesBinder` then drops
+        # the states it holds.
+        self.generation = 0
 
     def counter(self, name: str, description: str, unit: str, label_keys: Sequence[str]) -> Instrument:
         inst = Instrument(name, description, unit, tuple(label_keys), "counter", max_series=self.max_series)
@@ -173,12 +243,62 @@ class MetricStore:
         self.instruments.append(inst)
         return inst
 
+    def collect_encoded(
+        self, start_ns: int, now_ns: int, temporality: Temporality
+    ) -> dict[ResourceKey, list[EncodedMetric]]:
+        """Every instrument's metrics as serialized `Metric`s (with their data point counts), by
+        resource: what the pipeline exports."""
+        by_resource: dict[ResourceKey, list[EncodedMetric]] = {}
+        with self.lock:
+            if temporality == "delta":
+                self.generation += 1
+            for inst in self.instruments:
+                for resource, metric in inst.collect_encoded(start_ns, now_ns, temporality).items():
+                    by_resource.setdefault(resource, []).append(metric)
+        return by_resource
+
     def collect(
         self, start_ns: int, now_ns: int, temporality: Temporality
     ) -> dict[ResourceKey, list[Metric]]:
+        """The reference conversion, built with protobuf objects (tests compare the two)."""
         by_resource: dict[ResourceKey, list[Metric]] = {}
         with self.lock:
+            if temporality == "delta":
+                self.generation += 1
             for inst in self.instruments:
                 for resource, metric in inst.collect(start_ns, now_ns, temporality).items():
                     by_resource.setdefault(resource, []).append(metric)
         return by_resource
+
+
+class SeriesBinder:
+    """The series states of several instruments for one (resource, label tuple), found once.
+
+    Why: a label tuple repeats for nearly every entry (the same caller, callee and status), but
+    finding its series hashes the whole tuple once per instrument. Held here, a repeat costs one
+    probe for all the instruments together. Overflow series are never held (each point there is
+    counted as folded), a delta collection drops everything held, and the map is bounded.
+    """
+
+    def __init__(self, store: MetricStore, instruments: Sequence[Instrument], limit: int = 20_000) -> None:
+        self._store = store
+        self._instruments = tuple(instruments)
+        self._held: dict[tuple[ResourceKey, LabelValues], tuple[SeriesState, ...]] = {}
+        self._generation = store.generation
+        self._limit = limit
+
+    def get(self, resource: ResourceKey, labels: LabelValues) -> tuple[SeriesState, ...]:
+        key = (resource, labels)
+        if self._generation != self._store.generation:
+            self._held.clear()
+            self._generation = self._store.generation
+        states = self._held.get(key)
+        if states is not None:
+            return states
+        found = [inst.series(resource, labels) for inst in self._instruments]
+        states = tuple(state for state, _ in found)
+        if all(keep for _, keep in found):
+            if len(self._held) >= self._limit:
+                self._held.clear()
+            self._held[key] = states
+        return states

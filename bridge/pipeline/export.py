@@ -7,8 +7,8 @@ from typing import Any
 
 from bridge.exporters.base import Signal
 from bridge.exporters.queue import QueuedExporter
-from bridge.otlp import encode_logs, encode_metrics
-from bridge.otlp_wire import encode_traces
+from bridge.otlp import encode_logs
+from bridge.otlp_wire import encode_metrics, encode_traces
 from bridge.pipeline.consumer import Item
 
 _ENCODERS: dict[Signal, Callable[[list[Item]], Any]] = {

@@ -146,7 +146,7 @@ def _caller(ends: Ends) -> Workload | None:
     return ends.peer if has_mx_identity(ends.peer) else None
 
 
-def _http_call(view: EntryView, ends: Ends) -> _Call:
+def _http_call(view: EntryView, ends: Ends, server_id_needed: bool = True) -> _Call:
     grpc = semconv.is_grpc(view.request_headers.get("content-type", ""))
     trace = extract(view.request_headers, view.request_id)
     attrs = _http_attributes(view, grpc)
@@ -166,16 +166,18 @@ def _http_call(view: EntryView, ends: Ends) -> _Call:
     caller = _caller(ends)
     caller_key = _workload_key(caller) if caller else ""
     client_id = derive_span_id(trace.trace_id, view.request_id, caller_key, view.authority, "client")
-    attempt = view.request_headers.get("x-envoy-attempt-count", "1")
-    server_id = derive_span_id(
-        trace.trace_id,
-        view.request_id,
-        caller_key,
-        view.authority,
-        _workload_key(ends.local),
-        "server",
-        attempt,
-    )
+    server_id = b""
+    if server_id_needed:
+        attempt = view.request_headers.get("x-envoy-attempt-count", "1")
+        server_id = derive_span_id(
+            trace.trace_id,
+            view.request_id,
+            caller_key,
+            view.authority,
+            _workload_key(ends.local),
+            "server",
+            attempt,
+        )
     return _Call(trace, client_id, server_id, name, attrs, envoy_attrs, grpc_code, grpc)
 
 
@@ -238,13 +240,29 @@ def _span(
 ) -> SpanData:
     """`reported`: the reporting proxy's own span; False for a synthesized one, which must not
     carry the server sidecar's cluster and route as if they were the caller's."""
-    attrs = call.attributes + side_attrs + list(peer_span_attributes(peer))
+    attrs = call.attributes + side_attrs + _peer_attributes(peer)
     if reported:
         attrs += call.envoy_attributes
     status = _side_status(call, view, kind == CLIENT, attrs)
     return SpanData(
         call.trace.trace_id, span_id, parent, call.name, kind, view.start_ns, view.end_ns, attrs, status
     )
+
+
+_PEER_ATTRS: dict[int, tuple[Workload, list[Attr]]] = {}
+
+
+def _peer_attributes(peer: Workload) -> list[Attr]:
+    """`peer_span_attributes`, computed once per workload object (found by identity: hashing a
+    Workload walks all its fields; the resolver hands out the same objects again and again)."""
+    found = _PEER_ATTRS.get(id(peer))
+    if found is not None and found[0] is peer:
+        return found[1]
+    attrs: list[Attr] = list(peer_span_attributes(peer))
+    if len(_PEER_ATTRS) >= 10_000:
+        _PEER_ATTRS.clear()
+    _PEER_ATTRS[id(peer)] = (peer, attrs)
+    return attrs
 
 
 def _client_side_attrs(view: EntryView) -> list[Attr]:
@@ -282,7 +300,11 @@ def _synthesized_client_attrs(view: EntryView) -> list[Attr]:
 
 def build_spans(view: EntryView, ends: Ends, reporters: Reporters) -> SpanSet:
     """The spans that one entry contributes; see the module docstring for the rules."""
-    call = _tcp_call(view, ends) if view.is_tcp else _http_call(view, ends)
+    if view.is_tcp:
+        call = _tcp_call(view, ends)
+    else:
+        # only an inbound entry gives a SERVER span: an outbound one never uses its id
+        call = _http_call(view, ends, server_id_needed=ends.direction is Direction.INBOUND)
     spans: list[tuple[Workload, SpanData]] = []
     if ends.direction is Direction.OUTBOUND:
         if reporters == "server_side" and has_mx_identity(ends.peer):

@@ -84,11 +84,10 @@ def derive_trace_id(key: str) -> bytes:
 
 
 def derive_span_id(*parts: str | bytes) -> bytes:
-    h = hashlib.blake2b(digest_size=8, person=_SPAN_PERSON)
-    for part in parts:
-        h.update(part if isinstance(part, bytes) else part.encode())
-        h.update(b"\x1f")
-    digest = h.digest()
+    """blake2b over the parts, each followed by 0x1f, in one call (the same bytes, so the same
+    ids, as feeding the parts one by one)."""
+    key = b"".join([(p if isinstance(p, bytes) else p.encode()) + b"\x1f" for p in parts])
+    digest = hashlib.blake2b(key, digest_size=8, person=_SPAN_PERSON).digest()
     return digest if any(digest) else b"\x00" * 7 + b"\x01"
 
 

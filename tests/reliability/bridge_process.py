@@ -91,7 +91,7 @@ class BridgeProcess:
                 self.als_port = int(match.group(1))
             elif match := _PROM_PORT.search(line):
                 self.metrics_port = int(match.group(1))
-            if self.als_port and self.metrics_port:
+            if self.als_port and (self.metrics_port or "prometheus" not in self.path.read_text()):
                 self._ready.set()
         self._ready.set()  # the process ended: let `start` see it
 

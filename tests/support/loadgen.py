@@ -26,7 +26,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import grpc
-from google.protobuf import struct_pb2
 
 from bridge.decode import FilterStateValue
 from bridge.receivers.envoy_als import _protos
@@ -114,8 +113,7 @@ def _tcp_entry(request_id: str, state: dict[str, FilterStateValue]) -> Any:
     for key, value in state.items():
         common.filter_state_objects[key].type_url = value.type_url
         common.filter_state_objects[key].value = value.value
-    # TCP entries have no request id; the span is still one per entry. Keep the id for bookkeeping
-    # in the route name, which the span carries too.
+    # TCP entries have no request id; the route name (a span attribute too) carries it instead.
     common.route_name = request_id
     entry.connection_properties.received_bytes = 512
     return entry
@@ -238,10 +236,3 @@ async def run_load(spec: LoadSpec, stop: asyncio.Event | None = None) -> LoadRes
 def run_load_sync(spec: LoadSpec) -> LoadResult:
     """`run_load` on a fresh event loop (tests and scripts that are not async)."""
     return asyncio.run(run_load(spec))
-
-
-def struct_of(values: dict[str, Any]) -> struct_pb2.Struct:
-    """A Struct from a dict (for callers that build their own node metadata)."""
-    struct = struct_pb2.Struct()
-    struct.update(values)
-    return struct

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
 
-from bridge.exporters.base import ExportError, ExportRequest, Signal
+from bridge.exporters.base import ExportError, ExportRequest, Signal, as_message
 from bridge.exporters.prometheus.config import PrometheusExporterConfig
 from bridge.exporters.prometheus.exposition import (
     OPENMETRICS_CONTENT_TYPE,
@@ -63,7 +63,7 @@ class PrometheusExporter:
         """Take a metrics request into the scrape state; other signals are a pipeline mistake."""
         if signal is not Signal.METRICS:
             raise ExportError(f"{self.name}: the prometheus exporter takes metrics, not {signal.value}")
-        self._store.apply(request)
+        self._store.apply(as_message(request))
 
     def scrape(self, accept: str = "") -> tuple[bytes, str]:
         """What `GET /metrics` answers to a scraper sending `accept`: (body, content type)."""

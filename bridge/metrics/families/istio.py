@@ -80,7 +80,8 @@ from bridge.decode import EntryView
 from bridge.identity import Direction, Ends, Workload
 from bridge.identity.cluster_name import authority_host, parse_cluster_name, service_and_namespace
 from bridge.metrics.config import IstioMetricsConfig
-from bridge.metrics.store import LabelValues, MetricStore
+from bridge.metrics.families.base import ByIdentity
+from bridge.metrics.store import CounterState, HistogramState, LabelValues, MetricStore, SeriesBinder
 from bridge.spans import Reporters, SpanSet, semconv
 from bridge.spans.builder import has_mx_identity
 
@@ -291,7 +292,13 @@ class IstioFamily:
         self._tcp_closed = store.counter(
             "istio_tcp_connections_closed_total", "TCP connections closed", "", TCP_LABELS
         )
-        self._cache: dict[tuple[object, ...], _Identity] = {}
+        self._cache: ByIdentity[_Identity] = ByIdentity(CACHE_SIZE)
+        self._http = SeriesBinder(
+            store, (self._requests, self._duration, self._request_bytes, self._response_bytes)
+        )
+        self._tcp = SeriesBinder(
+            store, (self._tcp_opened, self._tcp_closed, self._tcp_sent, self._tcp_received)
+        )
 
     def record(self, view: EntryView, ends: Ends, spans: SpanSet, reporters: Reporters) -> None:
         inbound = ends.direction is Direction.INBOUND
@@ -311,43 +318,36 @@ class IstioFamily:
             self._record_http(view, "source", identity.peers, flags, UNKNOWN)
 
     def _identity(self, view: EntryView, ends: Ends, inbound: bool) -> _Identity:
-        key: tuple[object, ...]
+        extra: tuple[object, ...]
         if inbound:
-            key = (
-                ends.local,
-                ends.peer,
-                True,
-                view.tls_peer_uri_san,
-                view.tls_local_uri_san,
-                view.upstream_cluster,
-            )
+            extra = (True, view.tls_peer_uri_san, view.tls_local_uri_san, view.upstream_cluster)
         else:
-            key = (ends.local, ends.peer, False, view.upstream_cluster, view.route_name, view.authority)
-        found = self._cache.get(key)
-        if found is None:
-            found = identity_labels(view, ends)
-            if len(self._cache) >= CACHE_SIZE:
-                self._cache.clear()
-            self._cache[key] = found
-        return found
+            extra = (False, view.upstream_cluster, view.route_name, view.authority)
+        return self._cache.get(ends.local, ends.peer, extra, lambda: identity_labels(view, ends))
 
     def _record_http(
         self, view: EntryView, reporter: str, peers: LabelValues, flags: str, security: str
     ) -> None:
         protocol, code, grpc_status = http_request_values(view)
         labels = (reporter, *peers, protocol, code, grpc_status, flags, security)
-        self._requests.add(None, labels)
-        self._duration.record(None, labels, (view.end_ns - view.start_ns) / 1e6)
+        requests, duration, request_bytes, response_bytes = self._http.get(None, labels)
+        assert isinstance(requests, CounterState) and isinstance(duration, HistogramState)
+        assert isinstance(request_bytes, HistogramState) and isinstance(response_bytes, HistogramState)
+        requests.value += 1
+        duration.observe((view.end_ns - view.start_ns) / 1e6)
         received = view.wire_bytes_received or view.request_headers_bytes + view.request_body_bytes
         sent = view.wire_bytes_sent or view.response_headers_bytes + view.response_body_bytes
-        self._request_bytes.record(None, labels, received)
-        self._response_bytes.record(None, labels, sent)
+        request_bytes.observe(received)
+        response_bytes.observe(sent)
 
     def _record_tcp(
         self, view: EntryView, reporter: str, peers: LabelValues, flags: str, security: str
     ) -> None:
         labels = (reporter, *peers, "tcp", flags, security)
-        self._tcp_opened.add(None, labels)
-        self._tcp_closed.add(None, labels)
-        self._tcp_sent.add(None, labels, view.tcp_sent_bytes)
-        self._tcp_received.add(None, labels, view.tcp_received_bytes)
+        opened, closed, sent, received = self._tcp.get(None, labels)
+        assert isinstance(opened, CounterState) and isinstance(closed, CounterState)
+        assert isinstance(sent, CounterState) and isinstance(received, CounterState)
+        opened.value += 1
+        closed.value += 1
+        sent.value += view.tcp_sent_bytes
+        received.value += view.tcp_received_bytes

@@ -48,6 +48,7 @@ from bridge.decode import EntryView
 from bridge.identity import Direction, Ends, Workload
 from bridge.identity.resource import UNKNOWN_SERVICE, service_name
 from bridge.metrics.config import ServiceGraphMetricsConfig
+from bridge.metrics.families.base import ByIdentity
 from bridge.metrics.store import LabelValues, MetricStore
 from bridge.spans import Reporters, SpanSet, semconv
 from bridge.spans.builder import has_mx_identity
@@ -122,7 +123,7 @@ class ServiceGraphFamily:
             LABELS,
             config.latency_buckets,
         )
-        self._cache: dict[tuple[Workload, Workload, Direction], LabelValues] = {}
+        self._cache: ByIdentity[LabelValues] = ByIdentity(CACHE_SIZE)
 
     def record(self, view: EntryView, ends: Ends, spans: SpanSet, reporters: Reporters) -> None:
         peer_mx = has_mx_identity(ends.peer)
@@ -144,11 +145,4 @@ class ServiceGraphFamily:
             self._failed.add(None, labels)
 
     def _labels(self, ends: Ends) -> LabelValues:
-        key = (ends.local, ends.peer, ends.direction)
-        found = self._cache.get(key)
-        if found is None:
-            found = edge_labels(ends)
-            if len(self._cache) >= CACHE_SIZE:
-                self._cache.clear()
-            self._cache[key] = found
-        return found
+        return self._cache.get(ends.local, ends.peer, ends.direction, lambda: edge_labels(ends))

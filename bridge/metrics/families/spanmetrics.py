@@ -25,6 +25,7 @@ from __future__ import annotations
 from bridge.decode import EntryView
 from bridge.identity import Ends, Workload, resource_attributes
 from bridge.metrics.config import SpanMetricsConfig
+from bridge.metrics.families.base import ByIdentity
 from bridge.metrics.store import MetricStore
 from bridge.spans import Reporters, SpanSet
 
@@ -59,7 +60,7 @@ class SpanMetricsFamily:
         self._duration = store.histogram(
             "traces_span_metrics_duration_seconds", "Span duration", "s", LABELS, config.latency_buckets
         )
-        self._names: dict[Workload, str] = {}
+        self._names: ByIdentity[str] = ByIdentity(CACHE_SIZE)
 
     def record(self, view: EntryView, ends: Ends, spans: SpanSet, reporters: Reporters) -> None:
         for workload, span in spans.spans:
@@ -73,10 +74,4 @@ class SpanMetricsFamily:
             self._duration.record(None, labels, (span.end_time_unix_nano - span.start_time_unix_nano) / 1e9)
 
     def _service_name(self, w: Workload) -> str:
-        name = self._names.get(w)
-        if name is None:
-            name = resource_service_name(w)
-            if len(self._names) >= CACHE_SIZE:
-                self._names.clear()
-            self._names[w] = name
-        return name
+        return self._names.get(w, None, None, lambda: resource_service_name(w))

@@ -1,0 +1,48 @@
+"""The benchmark runs end to end and accounts for every entry (structure only, no timing).
+
+Runs `bench.bench --quick` with a small load: the sink, the bridge and the load generator
+as separate processes, the SDK baseline, and the JSON report.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+pytest.importorskip("opentelemetry.sdk.trace", reason="the SDK baseline needs the bench extra")
+
+
+def test_quick_run_reports_and_accounts_for_every_entry(tmp_path: Path) -> None:
+    out = tmp_path / "bench.json"
+    cmd = [sys.executable, "-m", "bench.bench", "--quick", "--entries", "3000", "--streams", "4"]
+    cmd += ["--duration", "10", "--timeout", "20", "--out", str(out)]
+    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=240)
+    assert done.returncode == 0, done.stdout + done.stderr
+    report = json.loads(out.read_text())
+
+    bridge = report["bridge"]
+    for key in (
+        "entries_per_second",
+        "cpu_seconds_per_1k_entries",
+        "entries_per_cpu_second",
+        "delay_ms_p50",
+        "delay_ms_p99",
+        "peak_rss_mib",
+    ):
+        assert isinstance(bridge[key], (int, float)), key
+    assert bridge["entries_sent"] > 0
+    assert bridge["streams_failed"] == 0
+    dropped = sum(bridge["entries_dropped"].values())
+    assert bridge["spans_exported"] + dropped == bridge["entries_sent"]
+    assert bridge["accounted"] is True
+    assert bridge["delay_samples"] > 0
+    assert bridge["bridge_exit_code"] == 0
+    assert report["baseline"]["entries"] > 0
+    assert report["ratio_vs_sdk"] > 0
+    assert "bridge entries per CPU-second" in done.stdout
