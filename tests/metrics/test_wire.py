@@ -39,5 +39,7 @@ def test_overflow_series_is_labelled_on_the_wire() -> None:
     encoded = _filled_store().collect_encoded(1, 2, "cumulative")
     metrics = [Metric.FromString(payload) for payload, _ in encoded[None]]
     (requests,) = (m for m in metrics if m.name == "requests_total")
-    overflow = [p for p in requests.sum.data_points if [kv.key for kv in p.attributes] == ["otel.metric.overflow"]]
+    overflow = [
+        p for p in requests.sum.data_points if [kv.key for kv in p.attributes] == ["otel.metric.overflow"]
+    ]
     assert len(overflow) == 1 and overflow[0].attributes[0].value.bool_value is True
