@@ -141,7 +141,7 @@ class Instrument:
         encoded = self._encoded_labels.get(key)
         if encoded is None:
             encoded = wire.attribute_fields(tag, self.label_keys, labels)
-            if len(self._encoded_labels) >= 2 * max(self.max_series, 10_000):
+            if len(self._encoded_labels) > (self.max_series or 10_000):  # one per live series
                 self._encoded_labels.clear()
             self._encoded_labels[key] = encoded
         return encoded
