@@ -23,6 +23,7 @@ from typing import Literal
 
 from bridge.decode import EntryView
 from bridge.identity import Direction, Ends, IdentitySource, Workload, peer_span_attributes
+from bridge.identity.by_identity import ByIdentity
 from bridge.otlp import AttrValue
 from bridge.spans import semconv
 from bridge.spans.data import SPAN_KIND_CLIENT, SPAN_KIND_SERVER, STATUS_ERROR, STATUS_UNSET, SpanData
@@ -249,30 +250,28 @@ def _span(
     )
 
 
-_PEER_ATTRS: dict[int, tuple[Workload, list[Attr]]] = {}
+_PEER_ATTRS: ByIdentity[list[Attr]] = ByIdentity()
 
 
 def _peer_attributes(peer: Workload) -> list[Attr]:
-    """`peer_span_attributes`, computed once per workload object (found by identity: hashing a
-    Workload walks all its fields; the resolver hands out the same objects again and again)."""
-    found = _PEER_ATTRS.get(id(peer))
-    if found is not None and found[0] is peer:
-        return found[1]
-    attrs: list[Attr] = list(peer_span_attributes(peer))
-    if len(_PEER_ATTRS) >= 10_000:
-        _PEER_ATTRS.clear()
-    _PEER_ATTRS[id(peer)] = (peer, attrs)
+    """`peer_span_attributes`, computed once per workload object (the resolver hands out the
+    same objects again and again; hashing a Workload would walk all its fields)."""
+    return _PEER_ATTRS.get(peer, None, None, lambda: list(peer_span_attributes(peer)))
+
+
+def _client_attrs(view: EntryView, server_ip: str, server_port: int) -> list[Attr]:
+    """A CLIENT span's view of the server: its address, the peer socket and the full URL."""
+    attrs = _server_address(view, server_ip, server_port)
+    if server_ip:
+        attrs.append(("network.peer.address", server_ip))
+        attrs.append(("network.peer.port", server_port))
+    if not view.is_tcp and view.authority:
+        attrs.append(("url.full", f"{view.scheme or 'http'}://{view.authority}{view.path}"))
     return attrs
 
 
 def _client_side_attrs(view: EntryView) -> list[Attr]:
-    attrs = _server_address(view, view.upstream_remote_ip, view.upstream_remote_port)
-    if view.upstream_remote_ip:
-        attrs.append(("network.peer.address", view.upstream_remote_ip))
-        attrs.append(("network.peer.port", view.upstream_remote_port))
-    if not view.is_tcp and view.authority:
-        attrs.append(("url.full", f"{view.scheme or 'http'}://{view.authority}{view.path}"))
-    return attrs
+    return _client_attrs(view, view.upstream_remote_ip, view.upstream_remote_port)
 
 
 def _server_side_attrs(view: EntryView) -> list[Attr]:
@@ -288,12 +287,7 @@ def _server_side_attrs(view: EntryView) -> list[Attr]:
 
 def _synthesized_client_attrs(view: EntryView) -> list[Attr]:
     """The caller's view, reconstructed from the server's entry (reporters: server_side)."""
-    attrs = _server_address(view, view.downstream_local_ip, view.downstream_local_port)
-    if view.downstream_local_ip:
-        attrs.append(("network.peer.address", view.downstream_local_ip))
-        attrs.append(("network.peer.port", view.downstream_local_port))
-    if not view.is_tcp and view.authority:
-        attrs.append(("url.full", f"{view.scheme or 'http'}://{view.authority}{view.path}"))
+    attrs = _client_attrs(view, view.downstream_local_ip, view.downstream_local_port)
     attrs.append(("als_bridge.synthesized", True))
     return attrs
 

@@ -78,9 +78,9 @@ from typing import NamedTuple
 
 from bridge.decode import EntryView
 from bridge.identity import Direction, Ends, Workload
+from bridge.identity.by_identity import ByIdentity
 from bridge.identity.cluster_name import authority_host, parse_cluster_name, service_and_namespace
 from bridge.metrics.config import IstioMetricsConfig
-from bridge.metrics.families.base import ByIdentity
 from bridge.metrics.store import CounterState, HistogramState, LabelValues, MetricStore, SeriesBinder
 from bridge.spans import Reporters, SpanSet, semconv
 from bridge.spans.builder import has_mx_identity

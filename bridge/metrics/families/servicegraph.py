@@ -46,9 +46,9 @@ from __future__ import annotations
 
 from bridge.decode import EntryView
 from bridge.identity import Direction, Ends, Workload
+from bridge.identity.by_identity import ByIdentity
 from bridge.identity.resource import UNKNOWN_SERVICE, service_name
 from bridge.metrics.config import ServiceGraphMetricsConfig
-from bridge.metrics.families.base import ByIdentity
 from bridge.metrics.store import LabelValues, MetricStore
 from bridge.spans import Reporters, SpanSet, semconv
 from bridge.spans.builder import has_mx_identity

@@ -24,8 +24,8 @@ from __future__ import annotations
 
 from bridge.decode import EntryView
 from bridge.identity import Ends, Workload, resource_attributes
+from bridge.identity.by_identity import ByIdentity
 from bridge.metrics.config import SpanMetricsConfig
-from bridge.metrics.families.base import ByIdentity
 from bridge.metrics.store import MetricStore
 from bridge.spans import Reporters, SpanSet
 
