@@ -13,6 +13,7 @@ id) is stamped by `Stamper` just before the message is serialized.
 
 from __future__ import annotations
 
+import math
 import random
 import time
 from dataclasses import dataclass
@@ -242,20 +243,24 @@ def entries_per_message(plan: StreamPlan, message_bytes: int, batch: int) -> int
 class Stamper:
     """Builds the messages of one stream from its templates: each send gets the current time as
     its entries' start time (the delay measurement reads it back at the sink) and fresh request
-    ids, so no two entries of a run are the same request."""
+    ids, so no two entries of a run are the same request. Successive messages take successive
+    templates, so every template of the stream is sent, not only the first message's worth."""
 
     def __init__(self, plan: StreamPlan, per_message: int, tag: str) -> None:
         self._plan = plan
         self._n = per_message
         self._tag = tag
         self._seq = 0
-        self._message = _protos.StreamAccessLogsMessage()
-        repeated = (
-            self._message.tcp_logs.log_entry if plan.kind == "tcp" else self._message.http_logs.log_entry
-        )
-        for i in range(per_message):
-            repeated.append(plan.templates[i % len(plan.templates)])
-        self._entries = list(repeated)
+        self._messages: list[tuple[Any, list[Any]]] = []
+        count = len(plan.templates)
+        variants = count // math.gcd(count, per_message)  # messages until the templates line up again
+        for v in range(variants):
+            message = _protos.StreamAccessLogsMessage()
+            repeated = message.tcp_logs.log_entry if plan.kind == "tcp" else message.http_logs.log_entry
+            for i in range(per_message):
+                repeated.append(plan.templates[(v * per_message + i) % count])
+            self._messages.append((message, list(repeated)))
+        self._next = 0
 
     def identifier(self) -> bytes:
         first = _protos.StreamAccessLogsMessage()
@@ -264,14 +269,16 @@ class Stamper:
         return bytes(first.SerializeToString())
 
     def next_message(self) -> bytes:
+        message, entries = self._messages[self._next]
+        self._next = (self._next + 1) % len(self._messages)
         now = time.time_ns()
         seconds, nanos = divmod(now, 1_000_000_000)
         http = self._plan.kind == "http"
-        for entry in self._entries:
+        for entry in entries:
             ts = entry.common_properties.start_time
             ts.seconds = seconds
             ts.nanos = nanos
             if http:
                 self._seq += 1
                 entry.request.request_id = f"{self._tag}-{self._seq}"
-        return bytes(self._message.SerializeToString())
+        return bytes(message.SerializeToString())

@@ -324,6 +324,13 @@ def test_self_metrics_are_served(make: Make) -> None:
     assert 'als_bridge_queue_length{exporter="otlp"} 2\n' in body
 
 
+def test_self_metrics_that_also_came_through_the_pipeline_are_served_once(make: Make) -> None:
+    exporter = make()
+    SELF.set("als_bridge_queue_length", 3, exporter="otlp")
+    exporter.send(Signal.METRICS, request(gauge("als_bridge_queue_length", [({"exporter": "otlp"}, 3.0)])))
+    assert lines(exporter, "als_bridge_queue_length{") == ['als_bridge_queue_length{exporter="otlp"} 3']
+
+
 def test_a_type_clash_keeps_the_first_type(make: Make) -> None:
     exporter = make()
     exporter.send(Signal.METRICS, request(gauge("x_total", [({}, 1.0)])))

@@ -6,6 +6,8 @@ runs on its own thread from construction to `shutdown`, so a slow scraper holds 
 
 Every scrape also carries the bridge's own `als_bridge_*` counters and gauges, without `job` or
 `instance` labels: the scrape target's own labels are the right identity for the bridge itself.
+The same counters also reach this exporter through a metrics pipeline (the recorder adds them
+for OTLP backends); those copies are not served, or a PromQL `sum()` would count them twice.
 """
 
 from __future__ import annotations
@@ -68,7 +70,8 @@ class PrometheusExporter:
     def scrape(self, accept: str = "") -> tuple[bytes, str]:
         """What `GET /metrics` answers to a scraper sending `accept`: (body, content type)."""
         open_metrics = self._open_metrics and wants_open_metrics(accept)
-        families = self._store.collect() + self_families()
+        families = [f for f in self._store.collect() if not f.name.startswith(SELF_PREFIX)]
+        families += self_families()
         content_type = OPENMETRICS_CONTENT_TYPE if open_metrics else TEXT_CONTENT_TYPE
         return render(families, open_metrics), content_type
 
@@ -77,6 +80,9 @@ class PrometheusExporter:
         self._server.shutdown()
         self._server.server_close()
         self._thread.join(_SHUTDOWN_JOIN)
+
+
+SELF_PREFIX = "als_bridge_"
 
 
 def self_families() -> list[Family]:

@@ -1,0 +1,216 @@
+"""Peak memory with many metric series and a full export queue: the issue's 256 MiB goal.
+
+    .venv/bin/python -m bench.memory                       # ~1 min: table + bench/results/memory.json
+    .venv/bin/python -m bench.memory --workloads 300       # more workloads, more series
+
+The worst steady state a user meets is a backend that is down while the mesh keeps talking:
+every exporter's `sending_queue` fills to its bound and stays full, and the metric store holds
+every series the traffic has made. This runs that case against `python -m bridge` exactly as
+users run it: `envoy_als` with every metric family on, `batch`, and `otlp` exporters for
+traces and metrics pointing at a port where nothing listens (retrying, so nothing leaves the
+queue), plus the `prometheus` exporter, whose scrape gives the series count and the bridge's
+own counters. The load generator (`bench.loadgen`) sends until the traces queue has dropped
+requests for being full and the series count has stopped growing; then the bridge's peak RSS
+(VmHWM) is read. The run fails when the queue never filled or fewer series than
+`--min-series` appeared, so the figure is always the figure of the case it claims.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from bench.bench import _free_port, _stop, _wait_port, peak_rss_mib  # noqa: E402
+
+RESULTS = ROOT / "bench" / "results" / "memory.json"
+_SAMPLE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{.*\})?\s+(\S+)")
+_LE = re.compile(r',?le="[^"]*"')
+
+
+def _config(als_port: int, dead_port: int, prom_port: int) -> str:
+    return f"""\
+receivers:
+  envoy_als:
+    endpoint: 127.0.0.1:{als_port}
+    metrics:
+      interval: 2s
+processors:
+  batch:
+exporters:
+  otlp:
+    endpoint: 127.0.0.1:{dead_port}
+    tls:
+      insecure: true
+    retry_on_failure:
+      max_elapsed_time: 0s
+      max_interval: 1s
+  prometheus:
+    endpoint: 127.0.0.1:{prom_port}
+service:
+  pipelines:
+    traces:
+      receivers: [envoy_als]
+      processors: [batch]
+      exporters: [otlp]
+    metrics:
+      receivers: [envoy_als]
+      processors: [batch]
+      exporters: [otlp, prometheus]
+  telemetry:
+    logs:
+      level: error
+"""
+
+
+def scrape(port: int) -> tuple[int, dict[str, float]]:
+    """(metric series outside the bridge's own `als_bridge_*`, the bridge's own samples).
+
+    A series is one label set of one metric: a histogram's `_bucket`/`_sum`/`_count` lines and
+    its `le` buckets are one series, as the store holds them."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as reply:
+        text = reply.read().decode()
+    series: set[str] = set()
+    own: dict[str, float] = {}
+    for line in text.splitlines():
+        match = _SAMPLE.match(line)
+        if match is None:
+            continue
+        name, labels, value = match.group(1), match.group(2) or "", match.group(3)
+        if name.startswith("als_bridge_"):
+            own[name + labels] = float(value)
+            continue
+        for suffix in ("_bucket", "_sum", "_count"):
+            if name.endswith(suffix):
+                name = name[: -len(suffix)]
+                break
+        series.add(name + _LE.sub("", labels))
+    return len(series), own
+
+
+def _queue_full_drops(own: dict[str, float]) -> float:
+    return sum(
+        v for k, v in own.items() if k.startswith("als_bridge_dropped_items_total") and "signal=\"traces\"" in k
+    )
+
+
+def _rss_now_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
+    py = sys.executable
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    als_port, prom_port, dead_port = _free_port(), _free_port(), _free_port()  # nothing listens on dead_port
+    config = work / "bridge.yaml"
+    config.write_text(_config(als_port, dead_port, prom_port))
+    bridge = subprocess.Popen([py, "-m", "bridge", "--config", str(config)], cwd=ROOT, env=env)
+    loadgen: subprocess.Popen[bytes] | None = None
+    try:
+        _wait_port(als_port, bridge)
+        load_cmd = [
+            py, "-m", "bench.loadgen",
+            "--target", f"127.0.0.1:{als_port}",
+            "--entries", str(args.max_entries),
+            "--duration", str(args.max_seconds),
+            "--streams", str(args.streams),
+            "--workloads", str(args.workloads),
+            "--templates", str(args.templates),
+            "--rate", str(args.rate),
+            "--out", str(work / "load.json"),
+        ]  # fmt: skip
+        loadgen = subprocess.Popen(load_cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL)
+        started = time.monotonic()
+        series, own, history = 0, {}, []
+        while loadgen.poll() is None:
+            time.sleep(2.0)
+            series, own = scrape(prom_port)
+            history.append((round(time.monotonic() - started, 1), series, round(_rss_now_mib(bridge.pid), 1)))
+            settled = len(history) >= 4 and history[-4][1] == series
+            if _queue_full_drops(own) > 0 and series >= args.min_series and settled:
+                time.sleep(args.hold)  # full and steady: keep it so for a while, then read the peak
+                break
+        _stop(loadgen)
+        loadgen = None
+        series, own = scrape(prom_port)
+        rss_peak, _ = peak_rss_mib(bridge.pid)
+        rss_now = _rss_now_mib(bridge.pid)
+    finally:
+        if loadgen is not None:
+            _stop(loadgen)
+        _stop(bridge)
+    queue = {  # the bridge's own gauge, as the prometheus exporter shows it (no resource labels)
+        k: v for k, v in own.items() if k.startswith("als_bridge_queue_length{") and "instance=" not in k
+    }
+    return {
+        "series": series,
+        "queue_length": queue,
+        "traces_dropped_queue_full": _queue_full_drops(own),
+        "entries_received": sum(v for k, v in own.items() if k.startswith("als_bridge_entries_received_total")),
+        "peak_rss_mib": round(rss_peak, 1),
+        "rss_at_end_mib": round(rss_now, 1),
+        "history_seconds_series_rss": history,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--workloads", type=int, default=240, help="distinct workloads (more: more series)")
+    parser.add_argument("--streams", type=int, default=48)
+    parser.add_argument("--templates", type=int, default=256, help="distinct calls per stream")
+    parser.add_argument("--rate", type=float, default=0.0, help="entries/s (0: as fast as the bridge reads)")
+    parser.add_argument("--min-series", type=int, default=10_000, help="fail when fewer series appear")
+    parser.add_argument("--hold", type=float, default=6.0, help="seconds to stay full before reading the peak")
+    parser.add_argument("--max-seconds", type=float, default=240.0)
+    parser.add_argument("--max-entries", type=int, default=5_000_000)
+    parser.add_argument("--limit-mib", type=float, default=256.0, help="the goal the run is judged against")
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory(prefix="als-memory-") as tmp:
+        result = run(args, Path(tmp))
+    filled = result["traces_dropped_queue_full"] > 0
+    enough = result["series"] >= args.min_series
+    result.update(
+        machine={"cpus": os.cpu_count(), "python": platform.python_version()},
+        args={k: str(v) for k, v in vars(args).items()},
+        queue_filled=filled,
+        within_limit=result["peak_rss_mib"] <= args.limit_mib,
+    )
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2))
+    rows = [
+        ("metric series held", f"{result['series']}"),
+        ("trace items dropped, queue full", f"{result['traces_dropped_queue_full']:.0f}"),
+        ("queue length at the end", ", ".join(f"{k} {v:.0f}" for k, v in result["queue_length"].items())),
+        ("entries received", f"{result['entries_received']:.0f}"),
+        ("peak RSS (MiB)", f"{result['peak_rss_mib']} (goal {args.limit_mib:.0f})"),
+        ("RSS at the end (MiB)", f"{result['rss_at_end_mib']}"),
+    ]
+    width = max(len(k) for k, _ in rows)
+    print("\n".join(f"{k:<{width}}  {v}" for k, v in rows))
+    print(f"written to {args.out}")
+    if not filled or not enough:
+        print(f"not the case asked for: queue filled={filled}, series {result['series']} < {args.min_series}"
+              if not enough else f"not the case asked for: queue filled={filled}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
