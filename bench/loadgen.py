@@ -131,7 +131,9 @@ def main() -> None:
     parser.add_argument("--streams", type=int, default=48)
     parser.add_argument("--streams-per-channel", type=int, default=2)
     parser.add_argument("--workloads", type=int, default=60)
-    parser.add_argument("--templates", type=int, default=64, help="distinct calls per stream (peers, kinds, codes)")
+    parser.add_argument(
+        "--templates", type=int, default=64, help="distinct calls per stream (peers, kinds, codes)"
+    )
     parser.add_argument("--batch", type=int, default=0, help="entries per message (0: fill --message-bytes)")
     parser.add_argument("--message-bytes", type=int, default=16 * 1024)
     parser.add_argument("--seed", type=int, default=1)

@@ -103,7 +103,7 @@ def scrape(port: int) -> tuple[int, dict[str, float]]:
 
 def _queue_full_drops(own: dict[str, float]) -> float:
     return sum(
-        v for k, v in own.items() if k.startswith("als_bridge_dropped_items_total") and "signal=\"traces\"" in k
+        v for k, v in own.items() if k.startswith("als_bridge_dropped_items_total") and 'signal="traces"' in k
     )
 
 
@@ -162,7 +162,9 @@ def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         "series": series,
         "queue_length": queue,
         "traces_dropped_queue_full": _queue_full_drops(own),
-        "entries_received": sum(v for k, v in own.items() if k.startswith("als_bridge_entries_received_total")),
+        "entries_received": sum(
+            v for k, v in own.items() if k.startswith("als_bridge_entries_received_total")
+        ),
         "peak_rss_mib": round(rss_peak, 1),
         "rss_at_end_mib": round(rss_now, 1),
         "history_seconds_series_rss": history,
@@ -170,13 +172,17 @@ def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--workloads", type=int, default=240, help="distinct workloads (more: more series)")
     parser.add_argument("--streams", type=int, default=48)
     parser.add_argument("--templates", type=int, default=256, help="distinct calls per stream")
     parser.add_argument("--rate", type=float, default=0.0, help="entries/s (0: as fast as the bridge reads)")
     parser.add_argument("--min-series", type=int, default=10_000, help="fail when fewer series appear")
-    parser.add_argument("--hold", type=float, default=6.0, help="seconds to stay full before reading the peak")
+    parser.add_argument(
+        "--hold", type=float, default=6.0, help="seconds to stay full before reading the peak"
+    )
     parser.add_argument("--max-seconds", type=float, default=240.0)
     parser.add_argument("--max-entries", type=int, default=5_000_000)
     parser.add_argument("--limit-mib", type=float, default=256.0, help="the goal the run is judged against")
@@ -206,8 +212,12 @@ def main(argv: list[str] | None = None) -> int:
     print("\n".join(f"{k:<{width}}  {v}" for k, v in rows))
     print(f"written to {args.out}")
     if not filled or not enough:
-        print(f"not the case asked for: queue filled={filled}, series {result['series']} < {args.min_series}"
-              if not enough else f"not the case asked for: queue filled={filled}", file=sys.stderr)
+        print(
+            f"not the case asked for: queue filled={filled}, series {result['series']} < {args.min_series}"
+            if not enough
+            else f"not the case asked for: queue filled={filled}",
+            file=sys.stderr,
+        )
         return 1
     return 0
 
