@@ -80,6 +80,9 @@ async def _stream(
         acked = sent
     except grpc.aio.AioRpcError as err:
         return {"sent": sent, "acked": 0, "error": 1, "code": err.code().value[0]}
+    except asyncio.InvalidStateError:  # the server ended the call while we were writing
+        code = await call.code()
+        return {"sent": sent, "acked": 0, "error": 1, "code": code.value[0]}
     return {"sent": sent, "acked": acked, "error": 0}
 
 

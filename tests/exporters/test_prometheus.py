@@ -9,12 +9,15 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from google.protobuf.message import DecodeError
+from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
 
 from bridge import components
-from bridge.exporters.base import Exporter, ExportError, Signal
+from bridge.exporters.base import EncodedRequest, Exporter, ExportError, Signal
 from bridge.exporters.prometheus import PrometheusExporter, PrometheusExporterConfig
 from bridge.exporters.prometheus.exposition import number_text, wants_open_metrics
 from bridge.exporters.prometheus.naming import NameKind, label_name, metric_name
+from bridge.exporters.prometheus.wire import length_delimited
 from bridge.telemetry import SELF
 from tests.backends.otlp_metrics import DELTA, counter, gauge, histogram, istio_request, request
 
@@ -374,3 +377,52 @@ def test_config_validation() -> None:
     with pytest.raises(ValueError, match="metric_expiration"):
         PrometheusExporterConfig(metric_expiration=-1).validate()
     PrometheusExporterConfig().validate()
+
+
+# -- requests in wire format ---------------------------------------------------------------------
+
+
+def _two_resources() -> ExportMetricsServiceRequest:
+    req = request(
+        counter("calls", [({"code": "200"}, 3.0), ({"code": "503"}, 1.0)]),
+        histogram("latency", {"route": "/a"}, [0.1, 1.0], [2, 1, 0], 0.7),
+    )
+    other = request(counter("calls", [({"code": "200"}, 9.0)]), resource={"service.name": "ratings"})
+    req.resource_metrics.extend(other.resource_metrics)
+    scope = req.resource_metrics[0].scope_metrics.add()  # a second scope under the first resource
+    scope.metrics.append(counter("retries", [({}, 2.0)]))
+    return req
+
+
+def test_an_encoded_request_gives_the_same_scrape_as_the_message(make: Make) -> None:
+    """The span and metric paths hand exporters wire bytes; the store reads them a metric at a time."""
+    from_message, from_bytes = make(), make()
+    from_message.send(Signal.METRICS, _two_resources())
+    payload = _two_resources().SerializeToString()
+    from_bytes.send(Signal.METRICS, EncodedRequest(payload, 6, ExportMetricsServiceRequest))
+    assert text(from_bytes) == text(from_message)
+    assert 'calls_total{code="200",job="ratings"} 9' in text(from_bytes)
+    assert lines(from_bytes, "retries_total") == [f"retries_total{{{INSTANCE},{JOB}}} 2"]
+
+
+def test_a_truncated_encoded_request_is_refused_whole(make: Make) -> None:
+    exporter = make()
+    payload = _two_resources().SerializeToString()
+    with pytest.raises(DecodeError):
+        exporter.send(Signal.METRICS, EncodedRequest(payload[:-7], 6, ExportMetricsServiceRequest))
+    assert "calls_total" not in text(exporter)  # the first resource, intact, was not applied either
+    with pytest.raises(DecodeError):
+        list(length_delimited(memoryview(b"\x0a\x05ab"), 1))
+
+
+def test_series_share_their_label_pairs(make: Make) -> None:
+    """Thousands of series repeat the same (name, value) pairs; the store keeps one of each."""
+    exporter = make()
+    for _ in range(2):
+        exporter.send(
+            Signal.METRICS, request(counter("calls", [({"code": "200"}, 1.0), ({"code": "503"}, 1.0)]))
+        )
+    (family,) = [f for f in exporter._store.collect() if f.name == "calls_total"]
+    first, second = (series.labels for series in family.series.values())
+    job_pairs = [pair for pair in first + second if pair[0] == "job"]
+    assert job_pairs[0] is job_pairs[1]

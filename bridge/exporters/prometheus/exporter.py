@@ -20,7 +20,7 @@ from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
 
-from bridge.exporters.base import ExportError, ExportRequest, Signal, as_message
+from bridge.exporters.base import EncodedRequest, ExportError, ExportRequest, Signal
 from bridge.exporters.prometheus.config import PrometheusExporterConfig
 from bridge.exporters.prometheus.exposition import (
     OPENMETRICS_CONTENT_TYPE,
@@ -65,7 +65,10 @@ class PrometheusExporter:
         """Take a metrics request into the scrape state; other signals are a pipeline mistake."""
         if signal is not Signal.METRICS:
             raise ExportError(f"{self.name}: the prometheus exporter takes metrics, not {signal.value}")
-        self._store.apply(as_message(request))
+        if isinstance(request, EncodedRequest):
+            self._store.apply_encoded(request.payload)
+        else:
+            self._store.apply(request)
 
     def scrape(self, accept: str = "") -> tuple[bytes, str]:
         """What `GET /metrics` answers to a scraper sending `accept`: (body, content type)."""

@@ -22,6 +22,7 @@ from typing import Any, Literal
 from bridge.exporters.prometheus.config import PrometheusExporterConfig
 from bridge.exporters.prometheus.labels import Labels, attribute_labels, resource_identity
 from bridge.exporters.prometheus.naming import NameKind, metric_name
+from bridge.exporters.prometheus.wire import resource_blocks
 from bridge.telemetry import RateLimitedLogger
 
 log = RateLimitedLogger(logging.getLogger("bridge.exporters.prometheus"))
@@ -30,6 +31,7 @@ FamilyKind = Literal["counter", "gauge", "histogram", "summary"]
 TARGET_INFO = "target_info"
 _DELTA = 1  # AggregationTemporality.AGGREGATION_TEMPORALITY_DELTA
 _NO_RECORDED_VALUE = 1  # DataPointFlags.DATA_POINT_FLAGS_NO_RECORDED_VALUE_MASK
+_PAIRS_LIMIT = 200_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,18 +95,33 @@ class MetricStore:
         self._clock = clock
         self._lock = threading.Lock()
         self._families: dict[str, Family] = {}
+        # Every series holds its labels; the same (name, value) pairs recur across thousands of
+        # series, and each parse makes new strings. One shared tuple per pair keeps the store's
+        # size that of its distinct pairs, not of series x labels. Cleared when it outgrows its
+        # use (pairs of expired series linger until then).
+        self._pairs: dict[tuple[str, str], tuple[str, str]] = {}
 
     def apply(self, request: Any) -> None:
-        """Take every data point of an `ExportMetricsServiceRequest` into the store."""
+        """Take every data point of an `ExportMetricsServiceRequest` message into the store."""
         with self._lock:
             now = self._clock()
             for resource_metrics in request.resource_metrics:
-                target = self._target(resource_metrics.resource.attributes)
-                if target.info:
-                    self._put_info(target.info, now)
-                for scope_metrics in resource_metrics.scope_metrics:
-                    for metric in scope_metrics.metrics:
-                        self._apply_metric(metric, target, now)
+                metrics = (m for scope in resource_metrics.scope_metrics for m in scope.metrics)
+                self._apply_resource(resource_metrics.resource, metrics, now)
+
+    def apply_encoded(self, payload: bytes) -> None:
+        """The same for a request still in wire format, parsed one `Metric` at a time (see `wire`)."""
+        with self._lock:
+            now = self._clock()
+            for block in resource_blocks(payload):
+                self._apply_resource(block.resource, block.parsed(), now)
+
+    def _apply_resource(self, resource: Any, metrics: Iterable[Any], now: float) -> None:
+        target = self._target(resource.attributes)
+        if target.info:
+            self._put_info(target.info, now)
+        for metric in metrics:
+            self._apply_metric(metric, target, now)
 
     def collect(self) -> list[Family]:
         """Copies of the families with their live series, expired ones removed; sorted by name."""
@@ -158,7 +175,7 @@ class MetricStore:
             if which is None and not point.flags & _NO_RECORDED_VALUE:
                 continue
             value = float(getattr(point, which)) if which else 0.0
-            labels = _point_labels(target, point)
+            labels = self._labels(target, point)
             self._update(name, kind, metric.description, labels, point, value, delta, now)
 
     def _histograms(self, metric: Any, target: _Target, now: float) -> None:
@@ -172,7 +189,7 @@ class MetricStore:
                 continue
             total = point.sum if point.HasField("sum") else None
             value = HistogramValue(bounds, counts, total, point.count)
-            labels = _point_labels(target, point)
+            labels = self._labels(target, point)
             self._update(name, "histogram", metric.description, labels, point, value, delta, now)
 
     def _summaries(self, metric: Any, target: _Target, now: float) -> None:
@@ -180,8 +197,14 @@ class MetricStore:
         for point in metric.summary.data_points:
             quantiles = tuple((q.quantile, q.value) for q in point.quantile_values)
             value = SummaryValue(quantiles, point.sum, point.count)
-            labels = _point_labels(target, point)
+            labels = self._labels(target, point)
             self._update(name, "summary", metric.description, labels, point, value, False, now)
+
+    def _labels(self, target: _Target, point: Any) -> Labels:
+        pairs = self._pairs
+        if len(pairs) > _PAIRS_LIMIT:
+            pairs.clear()
+        return tuple([pairs.setdefault(pair, pair) for pair in _point_labels(target, point)])
 
     def _name(self, metric: Any, kind: NameKind) -> str:
         config = self._config
@@ -210,7 +233,10 @@ class MetricStore:
             value = _add(held.value, value)
         elif held is not None and when < held.time_unix_nano:
             return  # an older cumulative point than the one held: a retry or a reordering
-        family.series[labels] = Series(labels, value, max(when, held.time_unix_nano if held else 0), now)
+        if held is None:
+            family.series[labels] = Series(labels, value, when, now)
+        else:  # keep the label tuple already held: the new one is a duplicate
+            family.series[labels] = Series(held.labels, value, max(when, held.time_unix_nano), now)
 
     def _put_info(self, info: Labels, now: float) -> None:
         """Refresh a resource's `target_info` series: it lives as long as the resource sends points."""
