@@ -26,6 +26,7 @@ from bridge.decode import EntryView
 from bridge.identity import Ends, Workload, resource_attributes
 from bridge.identity.by_identity import ByIdentity
 from bridge.metrics.config import SpanMetricsConfig
+from bridge.metrics.points import Point, Value, record_points
 from bridge.metrics.store import MetricStore
 from bridge.spans import Reporters, SpanSet
 
@@ -63,15 +64,22 @@ class SpanMetricsFamily:
         self._names: ByIdentity[str] = ByIdentity(CACHE_SIZE)
 
     def record(self, view: EntryView, ends: Ends, spans: SpanSet, reporters: Reporters) -> None:
-        for workload, span in spans.spans:
+        """The reference path: find the series of every point of the entry and add to them."""
+        record_points(self.points(view, ends, spans, reporters), view, spans.spans)
+
+    def points(self, view: EntryView, ends: Ends, spans: SpanSet, reporters: Reporters) -> list[Point]:
+        """A call and a duration for every span of the entry."""
+        points = []
+        for index, (workload, span) in enumerate(spans.spans):
             labels = (
                 self._service_name(workload),
                 span.name,
                 SPAN_KINDS.get(span.kind, "SPAN_KIND_UNSPECIFIED"),
                 STATUS_CODES.get(span.status_code, "STATUS_CODE_UNSET"),
             )
-            self._calls.add(None, labels)
-            self._duration.record(None, labels, (span.end_time_unix_nano - span.start_time_unix_nano) / 1e9)
+            points.append(Point(self._calls, None, labels, Value.ONE))
+            points.append(Point(self._duration, None, labels, Value.SPAN_SECONDS, index))
+        return points
 
     def _service_name(self, w: Workload) -> str:
         return self._names.get(w, None, None, lambda: resource_service_name(w))
