@@ -27,10 +27,12 @@ from bridge.identity import Direction, Ends, Workload
 from bridge.metrics.families.base import MetricFamily
 from bridge.metrics.points import Point, Spans, Value, entry_values, record_points
 from bridge.metrics.store import CounterState, HistogramState, MetricStore, SeriesState
-from bridge.spans import Reporters, SpanSet, semconv
+from bridge.spans import Reporters, SpanSet
 from bridge.spans.data import SPAN_KIND_CLIENT, STATUS_ERROR, SpanData
+from bridge.spans.semconv import is_grpc
 
 PLAN_LIMIT = 20_000
+_INBOUND = Direction.INBOUND
 
 # (view, CLIENT span, synthesized) -> the span's (server.address, server.port); the semconv
 # family's cached reader (None when that family is off: then nothing reads them).
@@ -61,7 +63,7 @@ def entry_key(view: EntryView, ends: Ends, span_set: SpanSet, address_of: Addres
     """
     local, peer, own = ends.local, ends.peer, span_set.own
     content_type = view.request_headers.get("content-type", "")
-    grpc = semconv.is_grpc(content_type)
+    grpc = is_grpc(content_type)
     grpc_status = path = None
     if grpc:
         grpc_status = view.response_trailers.get("grpc-status") or view.response_headers.get("grpc-status")
@@ -86,7 +88,7 @@ def entry_key(view: EntryView, ends: Ends, span_set: SpanSet, address_of: Addres
     return (
         id(local),
         id(peer),
-        ends.direction is Direction.INBOUND,  # a bool: hashing an Enum runs Python code
+        ends.direction is _INBOUND,  # a bool: hashing an Enum runs Python code
         view.is_tcp,
         view.response_flags,
         view.response_code,

@@ -13,8 +13,8 @@ convention), and `als_bridge_metric_overflow_total{metric}` counts the folded po
 
 from __future__ import annotations
 
-import bisect
 import threading
+from bisect import bisect_left
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
@@ -54,23 +54,28 @@ class CounterState:
 
 
 class HistogramState:
-    """One histogram series; `observe` is the whole per-point cost once the series is held."""
+    """One histogram series; `observe` is the whole per-point cost once the series is held.
 
-    __slots__ = ("bounds", "count", "counts", "max", "min", "total")
+    The point count is not kept: it is the sum of the bucket counts, taken at collection, one
+    addition fewer per observation."""
+
+    __slots__ = ("bounds", "counts", "max", "min", "total")
 
     def __init__(self, bounds: tuple[float, ...]) -> None:
         self.bounds = bounds
         self.counts = [0] * (len(bounds) + 1)
         self.total = 0.0
-        self.count = 0
         self.min = float("inf")
         self.max = float("-inf")
 
+    @property
+    def count(self) -> int:
+        return sum(self.counts)
+
     def observe(self, value: float) -> None:
         # bucket i holds bounds[i-1] < v <= bounds[i] (OTLP's explicit bucket rule)
-        self.counts[bisect.bisect_left(self.bounds, value)] += 1
+        self.counts[bisect_left(self.bounds, value)] += 1
         self.total += value
-        self.count += 1
         if value < self.min:
             self.min = value
         if value > self.max:
@@ -161,7 +166,7 @@ class Instrument:
             attributes = self._encoded_attributes(tag, labels)
             if isinstance(state, HistogramState):
                 point = wire.histogram_point(
-                    attributes, start_ns, now_ns, state.count, state.total, state.counts, self.bounds,
+                    attributes, start_ns, now_ns, sum(state.counts), state.total, state.counts, self.bounds,
                     state.min, state.max,
                 )  # fmt: skip
             else:
