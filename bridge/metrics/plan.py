@@ -117,43 +117,37 @@ class Plan:
         self.peer = peer
         self.points = points
         self.generation = -1  # not bound
-        self.ones: tuple[CounterState, ...] = ()
-        # (index in entry_values, states): each value is looked up once for all its states
-        self.counters: tuple[tuple[int, tuple[CounterState, ...]], ...] = ()
-        self.histograms: tuple[tuple[int, tuple[HistogramState, ...]], ...] = ()
+        self.ones: tuple[CounterState, ...] = ()  # counters that add 1: no value to look up
+        # (slot in entry_values, state) of the other points
+        self.counters: tuple[tuple[int, CounterState], ...] = ()
+        self.histograms: tuple[tuple[int, HistogramState], ...] = ()
 
     def bind(self, states: Sequence[SeriesState], generation: int) -> None:
-        """Keep the states, grouped by the value they take."""
+        """Keep the states (those of the points, in order) until the generation changes."""
         ones: list[CounterState] = []
-        counters: dict[int, list[CounterState]] = {}
-        histograms: dict[int, list[HistogramState]] = {}
+        counters: list[tuple[int, CounterState]] = []
+        histograms: list[tuple[int, HistogramState]] = []
         for point, state in zip(self.points, states, strict=True):
             if isinstance(state, HistogramState):
-                histograms.setdefault(point.slot, []).append(state)
+                histograms.append((point.slot, state))
             elif point.value is Value.ONE:
                 ones.append(state)
             else:
-                counters.setdefault(point.slot, []).append(state)
-        self.ones = tuple(ones)
-        self.counters = tuple((index, tuple(cells)) for index, cells in counters.items())
-        self.histograms = tuple((index, tuple(hs)) for index, hs in histograms.items())
+                counters.append((point.slot, state))
+        self.ones, self.counters, self.histograms = tuple(ones), tuple(counters), tuple(histograms)
         self.generation = generation
 
     def add(self, view: EntryView, spans: Spans) -> None:
         """The whole per-entry cost of a bound plan."""
         for cell in self.ones:
             cell.value += 1
-        if not (self.counters or self.histograms):
+        if not self.histograms and not self.counters:
             return
         values = entry_values(view, spans)
-        for index, cells in self.counters:
-            amount = values[index]
-            for cell in cells:
-                cell.value += amount
-        for index, histograms in self.histograms:
-            amount = values[index]
-            for histogram in histograms:
-                histogram.observe(amount)
+        for slot, cell in self.counters:
+            cell.value += values[slot]
+        for slot, histogram in self.histograms:
+            histogram.observe(values[slot])
 
 
 class Plans:

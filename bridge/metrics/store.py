@@ -230,8 +230,8 @@ class MetricStore:
         self.max_series = max_series_per_metric
         self.instruments: list[Instrument] = []
         self.lock = threading.Lock()
-        # Bumped when a delta collection starts every series over: a `SeriesBinder` then drops
-        # the states it holds.
+        # Bumped when a delta collection starts every series over: holders of series states
+        # (`bridge.metrics.plan`) then find them again.
         self.generation = 0
 
     def counter(self, name: str, description: str, unit: str, label_keys: Sequence[str]) -> Instrument:
@@ -274,36 +274,3 @@ class MetricStore:
                 for resource, metric in inst.collect(start_ns, now_ns, temporality).items():
                     by_resource.setdefault(resource, []).append(metric)
         return by_resource
-
-
-class SeriesBinder:
-    """The series states of several instruments for one (resource, label tuple), found once.
-
-    Why: a label tuple repeats for nearly every entry (the same caller, callee and status), but
-    finding its series hashes the whole tuple once per instrument. Held here, a repeat costs one
-    probe for all the instruments together. Overflow series are never held (each point there is
-    counted as folded), a delta collection drops everything held, and the map is bounded.
-    """
-
-    def __init__(self, store: MetricStore, instruments: Sequence[Instrument], limit: int = 20_000) -> None:
-        self._store = store
-        self._instruments = tuple(instruments)
-        self._held: dict[tuple[ResourceKey, LabelValues], tuple[SeriesState, ...]] = {}
-        self._generation = store.generation
-        self._limit = limit
-
-    def get(self, resource: ResourceKey, labels: LabelValues) -> tuple[SeriesState, ...]:
-        key = (resource, labels)
-        if self._generation != self._store.generation:
-            self._held.clear()
-            self._generation = self._store.generation
-        states = self._held.get(key)
-        if states is not None:
-            return states
-        found = [inst.series(resource, labels) for inst in self._instruments]
-        states = tuple(state for state, _ in found)
-        if all(keep for _, keep in found):
-            if len(self._held) >= self._limit:
-                self._held.clear()
-            self._held[key] = states
-        return states

@@ -137,7 +137,9 @@ def _perturbed(view: EntryView, name: str) -> list[EntryView]:
     if isinstance(value, int):
         return [replace(view, **{name: v}) for v in (value + 1, 0, 503, 404)]
     if isinstance(value, str):
-        return [replace(view, **{name: v}) for v in (value + "x", "", "UF", "outbound|80||a.b.svc.cluster.local")]
+        return [
+            replace(view, **{name: v}) for v in (value + "x", "", "UF", "outbound|80||a.b.svc.cluster.local")
+        ]
     extras = (
         {"content-type": "application/grpc"},
         {"grpc-status": "3"},
@@ -147,7 +149,9 @@ def _perturbed(view: EntryView, name: str) -> list[EntryView]:
     return [replace(view, **{name: {**value, **extra}}) for extra in extras]
 
 
-def _points(families: list[Any], view: EntryView, ends: Ends, spans: SpanSet, reporters: Reporters) -> list[Any]:
+def _points(
+    families: list[Any], view: EntryView, ends: Ends, spans: SpanSet, reporters: Reporters
+) -> list[Any]:
     return [
         (p.instrument.name, p.resource, p.labels, p.value, p.span)
         for family in families
@@ -160,7 +164,8 @@ def test_every_entry_field_outside_the_key_leaves_the_points_alone(reporters: Re
     """Each EntryView field, changed alone: either the key changes or the points stay the same."""
     families = build_families(MetricStore(), MetricsConfig())
     semconv = next(f for f in families if isinstance(f, SemconvFamily))
-    bases = corpus(seed=3, count=160)[:40] + [
+    bases = [
+        *corpus(seed=3, count=160)[:40],
         Entry(http_view(), outbound()),
         Entry(inbound_view(), inbound()),
     ]
