@@ -26,12 +26,12 @@ from bridge.decode import EntryView
 from bridge.identity import Direction, Ends, Workload
 from bridge.metrics.families.base import MetricFamily
 from bridge.metrics.points import Point, Spans, Value, entry_values, record_points
-from bridge.metrics.store import CounterState, HistogramState, MetricStore, SeriesState
+from bridge.metrics.store import CounterState, HistogramState, MetricStore, SeriesState, observe_each
 from bridge.spans import Reporters, SpanSet
 from bridge.spans.data import SPAN_KIND_CLIENT, STATUS_ERROR, SpanData
 from bridge.spans.semconv import is_grpc
 
-PLAN_LIMIT = 20_000
+PLAN_LIMIT = 10_000  # ~1.5 KiB each (points and bound states; the series are the store's)
 _INBOUND = Direction.INBOUND
 
 # (view, CLIENT span, synthesized) -> the span's (server.address, server.port); the semconv
@@ -39,7 +39,9 @@ _INBOUND = Direction.INBOUND
 AddressOf = Callable[[EntryView, SpanData, bool], tuple[str, str]]
 
 
-def entry_key(view: EntryView, ends: Ends, span_set: SpanSet, address_of: AddressOf | None) -> Hashable:
+def entry_key(
+    view: EntryView, ends: Ends, span_set: SpanSet, address_of: AddressOf | None
+) -> tuple[object, ...] | None:
     """Everything the families' `points` read, as one tuple; None when the entry has a span on a
     workload other than its two ends (never built so; such an entry takes the reference path).
 
@@ -59,7 +61,12 @@ def entry_key(view: EntryView, ends: Ends, span_set: SpanSet, address_of: Addres
 
     The HTTP path (high cardinality) is not in the key: no label reads it except gRPC's method.
     `error.type` is read only from ERROR spans, the server address through semconv's cache
-    (keyed by the inputs it is built from), so span attributes are not scanned per entry.
+    (keyed by the inputs it is built from), so span attributes are not scanned per entry. Some
+    parts are implied by others as the span builder works today (a span's name and status by
+    the method, path and codes; error.type by the status inputs); they stay in the key so that
+    a change in the builder cannot make two entries with different labels share a plan.
+    `tests/metrics/test_plan.py` changes every `EntryView` field alone and checks that the
+    points change only when the key does.
     """
     local, peer, own = ends.local, ends.peer, span_set.own
     content_type = view.request_headers.get("content-type", "")
@@ -146,8 +153,7 @@ class Plan:
         values = entry_values(view, spans)
         for slot, cell in self.counters:
             cell.value += values[slot]
-        for slot, histogram in self.histograms:
-            histogram.observe(values[slot])
+        observe_each(self.histograms, values)
 
 
 class Plans:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import threading
 from bisect import bisect_left
-from collections.abc import Hashable, Sequence
+from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -73,13 +73,21 @@ class HistogramState:
         return sum(self.counts)
 
     def observe(self, value: float) -> None:
+        observe_each(((0, self),), (value,))
+
+
+def observe_each(pairs: Iterable[tuple[int, HistogramState]], values: Sequence[float]) -> None:
+    """`state.observe(values[slot])` for every (slot, state): the one implementation, shaped for
+    the recorder's hot path (a bound plan observes all its histograms in one call)."""
+    for slot, state in pairs:
+        value = values[slot]
         # bucket i holds bounds[i-1] < v <= bounds[i] (OTLP's explicit bucket rule)
-        self.counts[bisect_left(self.bounds, value)] += 1
-        self.total += value
-        if value < self.min:
-            self.min = value
-        if value > self.max:
-            self.max = value
+        state.counts[bisect_left(state.bounds, value)] += 1
+        state.total += value
+        if value < state.min:
+            state.min = value
+        if value > state.max:
+            state.max = value
 
 
 SeriesState = CounterState | HistogramState

@@ -67,9 +67,10 @@ Values where ALS differs from what the stats filter sees:
 * Identities from the static map, a cluster name or an authority fill the same labels from
   whatever fields they have (a cluster-named peer: canonical service and namespace).
 
-Cost: the 19 identity label values are cached per (local, peer, direction) plus the few entry
-fields they also depend on (SANs inbound; cluster, route and authority outbound), which repeat
-with the identities; an entry then costs one dict probe and a tuple of its own values.
+Cost: `points` runs only when the recorder meets a new entry key (`bridge.metrics.plan`); a
+repeat costs the plan's replay (one counter, three histogram observations), about 1.2 µs.
+Within `points`, the 19 identity label values are cached per (local, peer, direction) plus the
+few entry fields they also depend on (SANs inbound; cluster, route and authority outbound).
 """
 
 from __future__ import annotations

@@ -27,6 +27,11 @@ Attributes (v1.44.0 http-metrics.md / rpc-metrics.md), as strings like every lab
   `rpc.response.status_code` (`OK`, `UNAVAILABLE`, ...), `error.type`.
 `error.type` is the span's own (set only when the span's status is ERROR, by the side's rule);
 `server.address` / `server.port` are the CLIENT span's. An empty value leaves the attribute out.
+
+Cost: `points` runs only when the recorder meets a new entry key (`bridge.metrics.plan`); a
+repeat costs one histogram observation per span. Span attributes are not scanned per entry:
+`server.address` is read from a span once per (authority, scheme, fallback address), and the
+recorder's key reads `error.type` from ERROR spans only.
 """
 
 from __future__ import annotations
