@@ -21,7 +21,8 @@ from opentelemetry.proto.metrics.v1.metrics_pb2 import AggregationTemporality, M
 from bridge.decode import EntryView
 from bridge.identity import Ends, Workload
 from bridge.metrics.config import MetricsConfig
-from bridge.metrics.families import build_families
+from bridge.metrics.families import SemconvFamily, build_families
+from bridge.metrics.plan import Plans
 from bridge.metrics.store import MetricStore
 from bridge.otlp import MetricResource
 from bridge.pipeline.consumer import Item
@@ -46,6 +47,9 @@ class MetricsRecorder:
         self._reporters = reporters
         self._store = MetricStore(config.max_series_per_metric)
         self._families = build_families(self._store, config)
+        semconv = next((f for f in self._families if isinstance(f, SemconvFamily)), None)
+        address_of = semconv.server_address if semconv else None  # the only reader of server.address
+        self._plans = Plans(self._store, self._families, reporters, address_of)
         self._start_ns = time.time_ns()
         self._lock = self._store.lock
 
@@ -54,6 +58,11 @@ class MetricsRecorder:
         return self._store
 
     def record(self, view: EntryView, ends: Ends, spans: SpanSet) -> None:
+        with self._lock:
+            self._plans.record(view, ends, spans)
+
+    def record_reference(self, view: EntryView, ends: Ends, spans: SpanSet) -> None:
+        """`record` by the families' straightforward path, with no plans (what tests compare with)."""
         with self._lock:
             for family in self._families:
                 family.record(view, ends, spans, self._reporters)

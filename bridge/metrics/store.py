@@ -13,9 +13,9 @@ convention), and `als_bridge_metric_overflow_total{metric}` counts the folded po
 
 from __future__ import annotations
 
-import bisect
 import threading
-from collections.abc import Hashable, Sequence
+from bisect import bisect_left
+from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -54,27 +54,40 @@ class CounterState:
 
 
 class HistogramState:
-    """One histogram series; `observe` is the whole per-point cost once the series is held."""
+    """One histogram series; `observe` is the whole per-point cost once the series is held.
 
-    __slots__ = ("bounds", "count", "counts", "max", "min", "total")
+    The point count is not kept: it is the sum of the bucket counts, taken at collection, one
+    addition fewer per observation."""
+
+    __slots__ = ("bounds", "counts", "max", "min", "total")
 
     def __init__(self, bounds: tuple[float, ...]) -> None:
         self.bounds = bounds
         self.counts = [0] * (len(bounds) + 1)
         self.total = 0.0
-        self.count = 0
         self.min = float("inf")
         self.max = float("-inf")
 
+    @property
+    def count(self) -> int:
+        return sum(self.counts)
+
     def observe(self, value: float) -> None:
+        observe_each(((0, self),), (value,))
+
+
+def observe_each(pairs: Iterable[tuple[int, HistogramState]], values: Sequence[float]) -> None:
+    """`state.observe(values[slot])` for every (slot, state): the one implementation, shaped for
+    the recorder's hot path (a bound plan observes all its histograms in one call)."""
+    for slot, state in pairs:
+        value = values[slot]
         # bucket i holds bounds[i-1] < v <= bounds[i] (OTLP's explicit bucket rule)
-        self.counts[bisect.bisect_left(self.bounds, value)] += 1
-        self.total += value
-        self.count += 1
-        if value < self.min:
-            self.min = value
-        if value > self.max:
-            self.max = value
+        state.counts[bisect_left(state.bounds, value)] += 1
+        state.total += value
+        if value < state.min:
+            state.min = value
+        if value > state.max:
+            state.max = value
 
 
 SeriesState = CounterState | HistogramState
@@ -161,7 +174,7 @@ class Instrument:
             attributes = self._encoded_attributes(tag, labels)
             if isinstance(state, HistogramState):
                 point = wire.histogram_point(
-                    attributes, start_ns, now_ns, state.count, state.total, state.counts, self.bounds,
+                    attributes, start_ns, now_ns, sum(state.counts), state.total, state.counts, self.bounds,
                     state.min, state.max,
                 )  # fmt: skip
             else:
@@ -225,8 +238,8 @@ class MetricStore:
         self.max_series = max_series_per_metric
         self.instruments: list[Instrument] = []
         self.lock = threading.Lock()
-        # Bumped when a delta collection starts every series over: a `SeriesBinder` then drops
-        # the states it holds.
+        # Bumped when a delta collection starts every series over: holders of series states
+        # (`bridge.metrics.plan`) then find them again.
         self.generation = 0
 
     def counter(self, name: str, description: str, unit: str, label_keys: Sequence[str]) -> Instrument:
@@ -269,36 +282,3 @@ class MetricStore:
                 for resource, metric in inst.collect(start_ns, now_ns, temporality).items():
                     by_resource.setdefault(resource, []).append(metric)
         return by_resource
-
-
-class SeriesBinder:
-    """The series states of several instruments for one (resource, label tuple), found once.
-
-    Why: a label tuple repeats for nearly every entry (the same caller, callee and status), but
-    finding its series hashes the whole tuple once per instrument. Held here, a repeat costs one
-    probe for all the instruments together. Overflow series are never held (each point there is
-    counted as folded), a delta collection drops everything held, and the map is bounded.
-    """
-
-    def __init__(self, store: MetricStore, instruments: Sequence[Instrument], limit: int = 20_000) -> None:
-        self._store = store
-        self._instruments = tuple(instruments)
-        self._held: dict[tuple[ResourceKey, LabelValues], tuple[SeriesState, ...]] = {}
-        self._generation = store.generation
-        self._limit = limit
-
-    def get(self, resource: ResourceKey, labels: LabelValues) -> tuple[SeriesState, ...]:
-        key = (resource, labels)
-        if self._generation != self._store.generation:
-            self._held.clear()
-            self._generation = self._store.generation
-        states = self._held.get(key)
-        if states is not None:
-            return states
-        found = [inst.series(resource, labels) for inst in self._instruments]
-        states = tuple(state for state, _ in found)
-        if all(keep for _, keep in found):
-            if len(self._held) >= self._limit:
-                self._held.clear()
-            self._held[key] = states
-        return states

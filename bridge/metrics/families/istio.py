@@ -67,9 +67,10 @@ Values where ALS differs from what the stats filter sees:
 * Identities from the static map, a cluster name or an authority fill the same labels from
   whatever fields they have (a cluster-named peer: canonical service and namespace).
 
-Cost: the 19 identity label values are cached per (local, peer, direction) plus the few entry
-fields they also depend on (SANs inbound; cluster, route and authority outbound), which repeat
-with the identities; an entry then costs one dict probe and a tuple of its own values.
+Cost: `points` runs only when the recorder meets a new entry key (`bridge.metrics.plan`); a
+repeat costs the plan's replay (one counter, three histogram observations), about 1.2 µs.
+Within `points`, the 19 identity label values are cached per (local, peer, direction) plus the
+few entry fields they also depend on (SANs inbound; cluster, route and authority outbound).
 """
 
 from __future__ import annotations
@@ -81,7 +82,8 @@ from bridge.identity import Direction, Ends, Workload
 from bridge.identity.by_identity import ByIdentity
 from bridge.identity.cluster_name import authority_host, parse_cluster_name, service_and_namespace
 from bridge.metrics.config import IstioMetricsConfig
-from bridge.metrics.store import CounterState, HistogramState, LabelValues, MetricStore, SeriesBinder
+from bridge.metrics.points import Point, Value, record_points
+from bridge.metrics.store import LabelValues, MetricStore
 from bridge.spans import Reporters, SpanSet, semconv
 from bridge.spans.builder import has_mx_identity
 
@@ -293,29 +295,25 @@ class IstioFamily:
             "istio_tcp_connections_closed_total", "TCP connections closed", "", TCP_LABELS
         )
         self._cache: ByIdentity[_Identity] = ByIdentity(CACHE_SIZE)
-        self._http = SeriesBinder(
-            store, (self._requests, self._duration, self._request_bytes, self._response_bytes)
-        )
-        self._tcp = SeriesBinder(
-            store, (self._tcp_opened, self._tcp_closed, self._tcp_sent, self._tcp_received)
-        )
 
     def record(self, view: EntryView, ends: Ends, spans: SpanSet, reporters: Reporters) -> None:
+        """The reference path: find the series of every point of the entry and add to them."""
+        record_points(self.points(view, ends, spans, reporters), view, spans.spans)
+
+    def points(self, view: EntryView, ends: Ends, spans: SpanSet, reporters: Reporters) -> list[Point]:
+        """What the entry records; the rules are in the module docstring."""
         inbound = ends.direction is Direction.INBOUND
         if reporters == "server_side" and not inbound and has_mx_identity(ends.peer):
-            return  # the destination's inbound entry gives both series; see the module docstring
+            return []  # the destination's inbound entry gives both series; see the module docstring
         identity = self._identity(view, ends, inbound)
         own_reporter = "destination" if inbound else "source"
         also_source = inbound and reporters == "server_side" and has_mx_identity(ends.peer)
         flags = view.response_flags or "-"
-        if view.is_tcp:
-            self._record_tcp(view, own_reporter, identity.peers, flags, identity.security)
-            if also_source:
-                self._record_tcp(view, "source", identity.peers, flags, UNKNOWN)
-            return
-        self._record_http(view, own_reporter, identity.peers, flags, identity.security)
+        make = self._tcp_points if view.is_tcp else self._http_points
+        points = make(view, own_reporter, identity.peers, flags, identity.security)
         if also_source:
-            self._record_http(view, "source", identity.peers, flags, UNKNOWN)
+            points += make(view, "source", identity.peers, flags, UNKNOWN)
+        return points
 
     def _identity(self, view: EntryView, ends: Ends, inbound: bool) -> _Identity:
         extra: tuple[object, ...]
@@ -325,29 +323,25 @@ class IstioFamily:
             extra = (False, view.upstream_cluster, view.route_name, view.authority)
         return self._cache.get(ends.local, ends.peer, extra, lambda: identity_labels(view, ends))
 
-    def _record_http(
+    def _http_points(
         self, view: EntryView, reporter: str, peers: LabelValues, flags: str, security: str
-    ) -> None:
+    ) -> list[Point]:
         protocol, code, grpc_status = http_request_values(view)
         labels = (reporter, *peers, protocol, code, grpc_status, flags, security)
-        requests, duration, request_bytes, response_bytes = self._http.get(None, labels)
-        assert isinstance(requests, CounterState) and isinstance(duration, HistogramState)
-        assert isinstance(request_bytes, HistogramState) and isinstance(response_bytes, HistogramState)
-        requests.value += 1
-        duration.observe((view.end_ns - view.start_ns) / 1e6)
-        received = view.wire_bytes_received or view.request_headers_bytes + view.request_body_bytes
-        sent = view.wire_bytes_sent or view.response_headers_bytes + view.response_body_bytes
-        request_bytes.observe(received)
-        response_bytes.observe(sent)
+        return [
+            Point(self._requests, None, labels, Value.ONE),
+            Point(self._duration, None, labels, Value.DURATION_MS),
+            Point(self._request_bytes, None, labels, Value.REQUEST_BYTES),
+            Point(self._response_bytes, None, labels, Value.RESPONSE_BYTES),
+        ]
 
-    def _record_tcp(
+    def _tcp_points(
         self, view: EntryView, reporter: str, peers: LabelValues, flags: str, security: str
-    ) -> None:
+    ) -> list[Point]:
         labels = (reporter, *peers, "tcp", flags, security)
-        opened, closed, sent, received = self._tcp.get(None, labels)
-        assert isinstance(opened, CounterState) and isinstance(closed, CounterState)
-        assert isinstance(sent, CounterState) and isinstance(received, CounterState)
-        opened.value += 1
-        closed.value += 1
-        sent.value += view.tcp_sent_bytes
-        received.value += view.tcp_received_bytes
+        return [
+            Point(self._tcp_opened, None, labels, Value.ONE),
+            Point(self._tcp_closed, None, labels, Value.ONE),
+            Point(self._tcp_sent, None, labels, Value.TCP_SENT),
+            Point(self._tcp_received, None, labels, Value.TCP_RECEIVED),
+        ]

@@ -27,6 +27,11 @@ Attributes (v1.44.0 http-metrics.md / rpc-metrics.md), as strings like every lab
   `rpc.response.status_code` (`OK`, `UNAVAILABLE`, ...), `error.type`.
 `error.type` is the span's own (set only when the span's status is ERROR, by the side's rule);
 `server.address` / `server.port` are the CLIENT span's. An empty value leaves the attribute out.
+
+Cost: `points` runs only when the recorder meets a new entry key (`bridge.metrics.plan`); a
+repeat costs one histogram observation per span. Span attributes are not scanned per entry:
+`server.address` is read from a span once per (authority, scheme, fallback address), and the
+recorder's key reads `error.type` from ERROR spans only.
 """
 
 from __future__ import annotations
@@ -36,6 +41,7 @@ from collections.abc import Iterable
 from bridge.decode import EntryView
 from bridge.identity import Ends
 from bridge.metrics.config import SemconvMetricsConfig
+from bridge.metrics.points import Point, Value, record_points
 from bridge.metrics.store import MetricStore
 from bridge.spans import Reporters, SpanSet, semconv
 from bridge.spans.data import SPAN_KIND_CLIENT, SPAN_KIND_SERVER, SpanData
@@ -100,28 +106,35 @@ class SemconvFamily:
         self._addresses: dict[tuple[str, str, str, int], tuple[str, str]] = {}
 
     def record(self, view: EntryView, ends: Ends, spans: SpanSet, reporters: Reporters) -> None:
-        if view.is_tcp or not spans.spans:
-            return
-        seconds = (view.end_ns - view.start_ns) / 1e9
-        if semconv.is_grpc(view.request_headers.get("content-type", "")):
-            self._record_rpc(view, spans, seconds)
-        else:
-            self._record_http(view, spans, seconds)
+        """The reference path: find the series of every point of the entry and add to them."""
+        record_points(self.points(view, ends, spans, reporters), view, spans.spans)
 
-    def _record_rpc(self, view: EntryView, spans: SpanSet, seconds: float) -> None:
+    def points(self, view: EntryView, ends: Ends, spans: SpanSet, reporters: Reporters) -> list[Point]:
+        """One duration per span, on the span's workload; TCP records nothing."""
+        if view.is_tcp or not spans.spans:
+            return []
+        if semconv.is_grpc(view.request_headers.get("content-type", "")):
+            return self._rpc_points(view, spans)
+        return self._http_points(view, spans)
+
+    def _rpc_points(self, view: EntryView, spans: SpanSet) -> list[Point]:
         code = semconv.grpc_status(view.response_trailers, view.response_headers, view.response_code)
         status = "" if code is None else semconv.grpc_code_name(code)
         method = rpc_method(view)
+        points = []
         for workload, span in spans.spans:
             instrument = self._rpc_server if span.kind == _SERVER else self._rpc_client
-            instrument.record(workload, ("grpc", method, status, _error_type(span)), seconds)
+            labels = ("grpc", method, status, _error_type(span))
+            points.append(Point(instrument, workload, labels, Value.DURATION_S))
+        return points
 
-    def _record_http(self, view: EntryView, spans: SpanSet, seconds: float) -> None:
+    def _http_points(self, view: EntryView, spans: SpanSet) -> list[Point]:
         method = view.method or "_OTHER"
         code = str(view.response_code) if view.response_code else ""
+        points = []
         for workload, span in spans.spans:
             if span.kind == _CLIENT:
-                address, port = self._server_address(view, span, synthesized=span is not spans.own)
+                address, port = self.server_address(view, span, synthesized=span is not spans.own)
                 client_labels = (
                     method,
                     view.scheme,
@@ -131,12 +144,13 @@ class SemconvFamily:
                     address,
                     port,
                 )
-                self._http_client.record(workload, client_labels, seconds)
+                points.append(Point(self._http_client, workload, client_labels, Value.DURATION_S))
             else:
                 server_labels = (method, view.scheme, code, _error_type(span), view.protocol_version)
-                self._http_server.record(workload, server_labels, seconds)
+                points.append(Point(self._http_server, workload, server_labels, Value.DURATION_S))
+        return points
 
-    def _server_address(self, view: EntryView, span: SpanData, synthesized: bool) -> tuple[str, str]:
+    def server_address(self, view: EntryView, span: SpanData, synthesized: bool) -> tuple[str, str]:
         """The CLIENT span's `server.address` and `server.port`, read from the span once per key.
 
         The span builder derives them from exactly these inputs: the authority, the scheme, and

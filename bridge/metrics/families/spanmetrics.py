@@ -18,6 +18,10 @@ Labels, with the values the connector gives them after Prometheus' translation: 
 `SPAN_KIND_CLIENT`), `status_code` (`STATUS_CODE_UNSET`, `STATUS_CODE_ERROR`, `STATUS_CODE_OK`).
 One point per span of the entry (`SpanSet.spans`), so the synthesized CLIENT spans of
 `reporters: server_side` count under their caller's name, as they appear in the traces.
+
+Cost: `points` runs only when the recorder meets a new entry key (`bridge.metrics.plan`, whose
+key holds each span's name, kind and status); a repeat costs one counter addition and one
+histogram observation per span.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from bridge.decode import EntryView
 from bridge.identity import Ends, Workload, resource_attributes
 from bridge.identity.by_identity import ByIdentity
 from bridge.metrics.config import SpanMetricsConfig
+from bridge.metrics.points import Point, Value, record_points
 from bridge.metrics.store import MetricStore
 from bridge.spans import Reporters, SpanSet
 
@@ -63,15 +68,22 @@ class SpanMetricsFamily:
         self._names: ByIdentity[str] = ByIdentity(CACHE_SIZE)
 
     def record(self, view: EntryView, ends: Ends, spans: SpanSet, reporters: Reporters) -> None:
-        for workload, span in spans.spans:
+        """The reference path: find the series of every point of the entry and add to them."""
+        record_points(self.points(view, ends, spans, reporters), view, spans.spans)
+
+    def points(self, view: EntryView, ends: Ends, spans: SpanSet, reporters: Reporters) -> list[Point]:
+        """A call and a duration for every span of the entry."""
+        points = []
+        for index, (workload, span) in enumerate(spans.spans):
             labels = (
                 self._service_name(workload),
                 span.name,
                 SPAN_KINDS.get(span.kind, "SPAN_KIND_UNSPECIFIED"),
                 STATUS_CODES.get(span.status_code, "STATUS_CODE_UNSET"),
             )
-            self._calls.add(None, labels)
-            self._duration.record(None, labels, (span.end_time_unix_nano - span.start_time_unix_nano) / 1e9)
+            points.append(Point(self._calls, None, labels, Value.ONE))
+            points.append(Point(self._duration, None, labels, Value.SPAN_SECONDS, index))
+        return points
 
     def _service_name(self, w: Workload) -> str:
         return self._names.get(w, None, None, lambda: resource_service_name(w))
