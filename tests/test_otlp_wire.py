@@ -18,7 +18,7 @@ from bridge.identity import Direction, Ends, IdentitySource, Workload
 from bridge.otlp import encode_traces_reference
 from bridge.otlp_wire import encode_traces
 from bridge.spans import build_spans
-from bridge.spans.data import SpanData
+from bridge.spans.data import SpanData, span_data
 
 A = Workload(
     service="a", namespace="demo", workload="a-v1", instance="a-1", cluster="K", source=IdentitySource.NODE
@@ -128,7 +128,7 @@ _values = st.one_of(
     st.floats(allow_nan=False),
 )
 _spans = st.builds(
-    SpanData,
+    span_data,
     trace_id=st.binary(min_size=16, max_size=16),
     span_id=st.binary(min_size=8, max_size=8),
     parent_span_id=st.one_of(st.just(b""), st.binary(min_size=8, max_size=8)),

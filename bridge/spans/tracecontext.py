@@ -18,14 +18,20 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
-from dataclasses import dataclass
+from typing import NamedTuple
 
 _TRACE_PERSON = b"als-bridge/trace"
 _SPAN_PERSON = b"als-bridge/span"
+SEP = b"\x1f"  # follows every part of a span id's derivation key
+# Hashers with the parameters set, copied per id: a copy costs less than setting up a new one.
+_TRACE_HASHER = hashlib.blake2b(digest_size=16, person=_TRACE_PERSON)
+_SPAN_HASHER = hashlib.blake2b(digest_size=8, person=_SPAN_PERSON)
 
 
-@dataclass(frozen=True, slots=True)
-class TraceContext:
+class TraceContext(NamedTuple):
+    """A NamedTuple, not a frozen dataclass: one is made per entry, and a frozen dataclass's
+    `__init__` costs several times more."""
+
     trace_id: bytes  # 16 bytes
     parent_span_id: bytes  # 8 bytes, or b"" when the request arrived without a parent
     source: str  # "traceparent" | "b3" | "x-b3" | "request-id" | "connection" | "none"
@@ -79,21 +85,30 @@ def _from_b3_multi(headers: Mapping[str, str]) -> TraceContext | None:
 
 
 def derive_trace_id(key: str) -> bytes:
-    digest = hashlib.blake2b(key.encode(), digest_size=16, person=_TRACE_PERSON).digest()
+    hasher = _TRACE_HASHER.copy()
+    hasher.update(key.encode())
+    digest = hasher.digest()
     return digest if any(digest) else b"\x00" * 15 + b"\x01"
 
 
 def derive_span_id(*parts: str | bytes) -> bytes:
     """blake2b over the parts, each followed by 0x1f, in one call (the same bytes, so the same
     ids, as feeding the parts one by one)."""
-    key = b"".join([(p if isinstance(p, bytes) else p.encode()) + b"\x1f" for p in parts])
-    digest = hashlib.blake2b(key, digest_size=8, person=_SPAN_PERSON).digest()
+    return span_id_from_key(b"".join([(p if isinstance(p, bytes) else p.encode()) + SEP for p in parts]))
+
+
+def span_id_from_key(key: bytes) -> bytes:
+    """`derive_span_id` of parts already joined (each followed by `SEP`): the span builder keeps
+    the encoded parts that repeat (workload keys, authority) and joins the rest per entry."""
+    hasher = _SPAN_HASHER.copy()
+    hasher.update(key)
+    digest = hasher.digest()
     return digest if any(digest) else b"\x00" * 7 + b"\x01"
 
 
 def extract(headers: Mapping[str, str], request_id: str) -> TraceContext:
     """The trace context of a logged HTTP request (header names lower-case)."""
-    if headers:
+    if headers and ("traceparent" in headers or "b3" in headers or "x-b3-traceid" in headers):
         value = headers.get("traceparent")
         if value and (ctx := _from_traceparent(value)):
             return ctx
