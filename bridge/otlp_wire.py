@@ -50,6 +50,8 @@ def varint(n: int) -> bytes:
         return _SMALL_VARINTS[n]
     if 0 < n < 16384:  # most message lengths: two bytes
         return bytes(((n & 0x7F) | 0x80, n >> 7))
+    if 0 < n < 2097152:  # ports, sizes
+        return bytes(((n & 0x7F) | 0x80, ((n >> 7) & 0x7F) | 0x80, n >> 14))
     n &= 0xFFFFFFFFFFFFFFFF  # negative int64: ten bytes, two's complement
     out = bytearray()
     while n >= 0x80:
@@ -155,15 +157,28 @@ def _shape_wire(shape: SpanShape) -> ShapeWire:
     return head, block, status, tuple(_key_field(k) + b"\x12" for k in shape.dynamic_keys)
 
 
-def _dynamic_field(key_start: bytes, value: AttrValue) -> bytes:
-    """A per-entry attribute: values that hardly repeat, so encoded every time, never cached."""
-    if type(value) is str:
-        raw = value.encode()
-        any_value = b"\x0a" + varint(len(raw)) + raw
-    else:
-        any_value = _any_value(value)
-    kv = key_start + varint(len(any_value)) + any_value
-    return b"\x4a" + varint(len(kv)) + kv
+def _dynamic_fields(key_starts: tuple[bytes, ...], values: tuple[AttrValue | None, ...]) -> list[bytes]:
+    """A span's per-entry attributes: values that hardly repeat, so encoded every time, never
+    cached. One loop with the common small lengths looked up inline: it runs for ~8 values of
+    every span."""
+    small = _SMALL_VARINTS
+    fields = []
+    for key_start, value in zip(key_starts, values, strict=True):
+        if value is None:
+            continue
+        if type(value) is str:
+            raw = value.encode()
+            n = len(raw)
+            any_value = b"\x0a" + (small[n] if n < 128 else varint(n)) + raw
+        elif type(value) is int and 0 <= value < 2**63:
+            any_value = b"\x18" + (small[value] if value < 128 else varint(value))
+        else:
+            any_value = _any_value(value)
+        n = len(any_value)
+        kv = key_start + (small[n] if n < 128 else varint(n)) + any_value
+        n = len(kv)
+        fields.append(b"\x4a" + (small[n] if n < 128 else varint(n)) + kv)
+    return fields
 
 
 def encode_span(span: SpanData) -> bytes:
@@ -186,9 +201,7 @@ def encode_span(span: SpanData) -> bytes:
     elif end:
         parts.append(b"\x41" + _pack_fixed64(end))
     parts.append(block)
-    for key_start, value in zip(key_starts, span.dynamic_values, strict=True):
-        if value is not None:
-            parts.append(_dynamic_field(key_start, value))
+    parts += _dynamic_fields(key_starts, span.dynamic_values)
     parts.append(status)
     return b"".join(parts)
 

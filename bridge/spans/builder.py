@@ -46,7 +46,13 @@ from bridge.spans.data import (
     SpanShape,
     pairs,
 )
-from bridge.spans.tracecontext import SEP, connection_context, extract, span_id_from_key
+from bridge.spans.tracecontext import (
+    SEP,
+    connection_context,
+    logged_context,
+    span_id_from_key,
+    trace_id_from_key,
+)
 
 Reporters = Literal["both", "server_side"]
 GrpcFacts = tuple[bool, int | None, str]  # is it gRPC, its status code, its method
@@ -74,14 +80,15 @@ class SpanSet:
     spans: list[tuple[Workload, SpanData]]
     own: SpanData | None
     static_facts: tuple[Attr, ...]
-    dynamic_keys: tuple[str, ...]
-    dynamic_values: tuple[AttrValue | None, ...]
+    fact_keys: tuple[str, ...]
+    fact_values: tuple[AttrValue | None, ...]  # may go on past fact_keys: a span's values
 
     @property
     def attributes(self) -> list[Attr]:
         """The entry's facts, shared with the log record; made only when asked for (only the
         logs builder reads them)."""
-        return [*self.static_facts, *pairs(self.dynamic_keys, self.dynamic_values)]
+        values = self.fact_values[: len(self.fact_keys)]
+        return [*self.static_facts, *pairs(self.fact_keys, values)]
 
 
 def has_mx_identity(workload: Workload) -> bool:
@@ -215,26 +222,33 @@ def _static_status(view: EntryView, grpc_code: int | None, client_side: bool) ->
 # DYNAMIC attributes: made for every entry, as values in the order of these keys (None: the
 # attribute is left out); the span's shape holds the keys.
 
-_HTTP_DYNAMIC = (
+_HTTP_DYNAMIC: tuple[str, ...] = (
+    # the call's, also the log record's
     "url.path",
     "url.query",
     "http.request.body.size",
     "http.response.body.size",
     "envoy.request_id",
     "envoy.upstream.attempt_count",
+    # the side's
+    "network.peer.port",
+    "url.full",  # CLIENT spans only
 )
-_TCP_DYNAMIC = ("envoy.tcp.received_bytes", "envoy.tcp.sent_bytes")
-_CLIENT_SIDE_DYNAMIC = ("network.peer.port", "url.full")
-_SERVER_SIDE_DYNAMIC = ("network.peer.port",)
+_TCP_DYNAMIC: tuple[str, ...] = ("envoy.tcp.received_bytes", "envoy.tcp.sent_bytes", "network.peer.port")
+_HTTP_FACTS, _TCP_FACTS = _HTTP_DYNAMIC[:6], _TCP_DYNAMIC[:2]
 
 Values = tuple[AttrValue | None, ...]
 
 
-def _dynamic_call(view: EntryView) -> Values:
-    """Both sides' per-entry facts of the call (also the log record's)."""
+def _dynamic(view: EntryView, peer_ip: str, peer_port: int, client_side: bool) -> Values:
+    """One span's dynamic values (one tuple, no pair per attribute: this runs for every span)."""
+    port = peer_port if peer_ip else None
     if view.is_tcp:
-        return view.tcp_received_bytes, view.tcp_sent_bytes
+        return view.tcp_received_bytes, view.tcp_sent_bytes, port
     path, _, query = view.path.partition("?")
+    url = None
+    if client_side and view.authority:
+        url = f"{view.scheme or 'http'}://{view.authority}{view.path}"
     return (
         path,
         query or None,
@@ -242,20 +256,19 @@ def _dynamic_call(view: EntryView) -> Values:
         view.response_body_bytes or None,
         view.request_id or None,
         view.attempt_count if view.attempt_count > 1 else None,
+        port,
+        url,
     )
 
 
-def _dynamic_client_side(call: Values, view: EntryView, server_ip: str, server_port: int) -> Values:
-    """The peer socket's port and the full URL (for the synthesized CLIENT span too)."""
-    url = None
-    if not view.is_tcp and view.authority:
-        url = f"{view.scheme or 'http'}://{view.authority}{view.path}"
-    return (*call, server_port if server_ip else None, url)
+def _dynamic_client_side(view: EntryView, server_ip: str, server_port: int) -> Values:
+    """The peer is the server (for the synthesized CLIENT span too)."""
+    return _dynamic(view, server_ip, server_port, True)
 
 
-def _dynamic_server_side(call: Values, view: EntryView) -> Values:
+def _dynamic_server_side(view: EntryView) -> Values:
     peer_ip = view.downstream_direct_remote_ip or view.downstream_remote_ip
-    return (*call, view.downstream_remote_port if peer_ip else None)
+    return _dynamic(view, peer_ip, view.downstream_remote_port, False)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -290,8 +303,9 @@ def _caller(ends: Ends) -> Workload | None:
 
 
 def _grpc_facts(view: EntryView) -> GrpcFacts:
-    """Is it gRPC, its status code (None when not logged) and its method (`pkg.Service/M`)."""
-    if view.is_tcp or not semconv.is_grpc(view.request_headers.get("content-type", "")):
+    """Is it gRPC, its status code (None when not logged) and its method (`pkg.Service/M`).
+    `semconv.is_grpc` is inlined: this runs for every entry."""
+    if view.is_tcp or not view.request_headers.get("content-type", "").startswith("application/grpc"):
         return False, None, ""
     code = semconv.grpc_status(view.response_trailers, view.response_headers, view.response_code)
     return True, code, view.path.partition("?")[0].lstrip("/")
@@ -337,13 +351,11 @@ def _make_plan(
 ) -> _Plan:
     call = _static_call(view, grpc, grpc_code, rpc_method)
     facts = (*call, *_static_envoy(view))
-    dynamic: tuple[str, ...]
     if view.is_tcp:
-        name, dynamic = "TCP", _TCP_DYNAMIC
+        name, dynamic, fact_keys = "TCP", _TCP_DYNAMIC, _TCP_FACTS
     else:
         name = rpc_method if grpc and rpc_method else (view.method or "HTTP")
-        dynamic = _HTTP_DYNAMIC
-    client_dynamic = dynamic + _CLIENT_SIDE_DYNAMIC
+        dynamic, fact_keys = _HTTP_DYNAMIC, _HTTP_FACTS
     caller = _caller(ends)
     hop = (_workload_key(caller) if caller else "").encode() + SEP + view.authority.encode() + SEP
     client_key = hop + b"client" + SEP
@@ -354,17 +366,16 @@ def _make_plan(
     if ends.direction is Direction.OUTBOUND:
         if not (reporters == "server_side" and caller_reports):
             side = _static_client_side(view, view.upstream_remote_ip, view.upstream_remote_port)
-            client = _shape(view, call, grpc_code, name, CLIENT, side, ends.peer, True, client_dynamic)
+            client = _shape(view, call, grpc_code, name, CLIENT, side, ends.peer, True, dynamic)
         caller_reports = False
     else:
         side = _static_server_side(view)
-        server_dynamic = dynamic + _SERVER_SIDE_DYNAMIC
-        server = _shape(view, call, grpc_code, name, SERVER, side, ends.peer, True, server_dynamic)
+        server = _shape(view, call, grpc_code, name, SERVER, side, ends.peer, True, dynamic)
         if reporters == "server_side" and caller_reports:
             side = _static_synthesized_side(view)
-            client = _shape(view, call, grpc_code, name, CLIENT, side, ends.local, False, client_dynamic)
+            client = _shape(view, call, grpc_code, name, CLIENT, side, ends.local, False, dynamic)
     return _Plan(
-        ends.local, ends.peer, facts, dynamic, client, server, caller_reports, client_key, server_key
+        ends.local, ends.peer, facts, fact_keys, client, server, caller_reports, client_key, server_key
     )
 
 
@@ -407,38 +418,42 @@ def _ids(view: EntryView, ends: Ends, plan: _Plan) -> tuple[bytes, bytes, bytes,
         client_id = span_id_from_key(trace_id + _TCP_CLIENT) if need_client else b""
         server_id = span_id_from_key(trace_id + _TCP_SERVER) if need_server else b""
         return trace_id, b"", client_id, server_id
-    trace = extract(view.request_headers, view.request_id)
-    if trace.source == "none":  # nothing both ends share: unpaired, random ids
+    request_id = view.request_id.encode()
+    logged = logged_context(view.request_headers)
+    if logged is not None:
+        trace_id, parent = logged.trace_id, logged.parent_span_id
+    elif request_id:  # as `extract`, without parsing headers twice or encoding the id twice
+        trace_id, parent = trace_id_from_key(request_id), b""
+    else:  # nothing both ends share: unpaired, random ids
         raw = _random_bytes(32)
         return raw[:16], b"", raw[16:24], raw[24:]
-    head = trace.trace_id + SEP + view.request_id.encode() + SEP
+    head = trace_id + SEP + request_id + SEP
     client_id = span_id_from_key(head + plan.client_key) if need_client else b""
     server_id = b""
     if need_server:
         attempt = view.request_headers.get("x-envoy-attempt-count", "1")
         server_id = span_id_from_key(head + plan.server_key + attempt.encode() + SEP)
-    return trace.trace_id, trace.parent_span_id, client_id, server_id
+    return trace_id, parent, client_id, server_id
 
 
 def build_spans(view: EntryView, ends: Ends, reporters: Reporters) -> SpanSet:
     """The spans that one entry contributes; see the module docstring for the rules."""
     plan = _plan(view, ends, reporters, _grpc_facts(view))
-    dynamic = _dynamic_call(view)
-    if plan.client is None and plan.server is None:
-        return SpanSet([], None, plan.facts, plan.fact_keys, dynamic)
+    client, server = plan.client, plan.server
+    if server is None:  # outbound: the reporting proxy's CLIENT span, if any
+        values = _dynamic_client_side(view, view.upstream_remote_ip, view.upstream_remote_port)
+        if client is None:
+            return SpanSet([], None, plan.facts, plan.fact_keys, values)
+        trace_id, parent, client_id, _ = _ids(view, ends, plan)
+        own = SpanData(trace_id, client_id, parent, view.start_ns, view.end_ns, client, values)
+        return SpanSet([(ends.local, own)], own, plan.facts, plan.fact_keys, values)
     trace_id, parent, client_id, server_id = _ids(view, ends, plan)
     start, end = view.start_ns, view.end_ns
-    if plan.server is None:  # outbound: the reporting proxy's CLIENT span
-        assert plan.client is not None
-        attrs = _dynamic_client_side(dynamic, view, view.upstream_remote_ip, view.upstream_remote_port)
-        own = SpanData(trace_id, client_id, parent, start, end, plan.client, attrs)
-        return SpanSet([(ends.local, own)], own, plan.facts, plan.fact_keys, dynamic)
     server_parent = client_id if plan.server_parent_is_client else parent
-    own = SpanData(
-        trace_id, server_id, server_parent, start, end, plan.server, _dynamic_server_side(dynamic, view)
-    )
+    values = _dynamic_server_side(view)
+    own = SpanData(trace_id, server_id, server_parent, start, end, server, values)
     spans = [(ends.local, own)]
-    if plan.client is not None:  # synthesized: the caller's CLIENT span, its resource the caller
-        attrs = _dynamic_client_side(dynamic, view, view.downstream_local_ip, view.downstream_local_port)
-        spans.append((ends.peer, SpanData(trace_id, client_id, parent, start, end, plan.client, attrs)))
-    return SpanSet(spans, own, plan.facts, plan.fact_keys, dynamic)
+    if client is not None:  # synthesized: the caller's CLIENT span, its resource the caller
+        synthesized = _dynamic_client_side(view, view.downstream_local_ip, view.downstream_local_port)
+        spans.append((ends.peer, SpanData(trace_id, client_id, parent, start, end, client, synthesized)))
+    return SpanSet(spans, own, plan.facts, plan.fact_keys, values)

@@ -85,8 +85,14 @@ def _from_b3_multi(headers: Mapping[str, str]) -> TraceContext | None:
 
 
 def derive_trace_id(key: str) -> bytes:
+    return trace_id_from_key(key.encode())
+
+
+def trace_id_from_key(key: bytes) -> bytes:
+    """`derive_trace_id` of a key already encoded (the span builder encodes the request id once
+    for the trace id and the span ids)."""
     hasher = _TRACE_HASHER.copy()
-    hasher.update(key.encode())
+    hasher.update(key)
     digest = hasher.digest()
     return digest if any(digest) else b"\x00" * 15 + b"\x01"
 
@@ -106,17 +112,25 @@ def span_id_from_key(key: bytes) -> bytes:
     return digest if any(digest) else b"\x00" * 7 + b"\x01"
 
 
+def logged_context(headers: Mapping[str, str]) -> TraceContext | None:
+    """The trace context propagated in the logged request headers, if any (header names
+    lower-case). Most entries carry none: three probes then, nothing parsed."""
+    if not headers or not ("traceparent" in headers or "b3" in headers or "x-b3-traceid" in headers):
+        return None
+    value = headers.get("traceparent")
+    if value and (ctx := _from_traceparent(value)):
+        return ctx
+    value = headers.get("b3")
+    if value and (ctx := _from_b3_single(value)):
+        return ctx
+    return _from_b3_multi(headers)
+
+
 def extract(headers: Mapping[str, str], request_id: str) -> TraceContext:
     """The trace context of a logged HTTP request (header names lower-case)."""
-    if headers and ("traceparent" in headers or "b3" in headers or "x-b3-traceid" in headers):
-        value = headers.get("traceparent")
-        if value and (ctx := _from_traceparent(value)):
-            return ctx
-        value = headers.get("b3")
-        if value and (ctx := _from_b3_single(value)):
-            return ctx
-        if ctx := _from_b3_multi(headers):
-            return ctx
+    ctx = logged_context(headers)
+    if ctx is not None:
+        return ctx
     if request_id:
         return TraceContext(derive_trace_id(request_id), b"", "request-id")
     return TraceContext(b"", b"", "none")
