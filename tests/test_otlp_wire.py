@@ -3,10 +3,15 @@
 The pipeline writes trace requests directly in wire format (`bridge.otlp_wire`); the reference
 (`bridge.otlp.encode_traces_reference`) builds the same request with protobuf objects. Both are
 parsed and compared message by message, for a corpus of real conversions and for generated spans.
+
+The corpus goes through the fast path (`build_spans` with its cached plans and shapes, then
+`encode_traces`) and through the reference conversion (`tests/spans/reference.py`: one plain
+attribute list per span, then the protobuf API); both must give the same OTLP.
 """
 
 from __future__ import annotations
 
+import random
 from typing import Any
 
 from hypothesis import given, settings
@@ -17,8 +22,9 @@ from bridge.decode import EntryView
 from bridge.identity import Direction, Ends, IdentitySource, Workload
 from bridge.otlp import encode_traces_reference
 from bridge.otlp_wire import encode_traces
-from bridge.spans import build_spans
-from bridge.spans.data import SpanData
+from bridge.spans import build_spans, builder
+from bridge.spans.data import SpanData, span_data
+from tests.spans.reference import reference_facts, reference_spans
 
 A = Workload(
     service="a", namespace="demo", workload="a-v1", instance="a-1", cluster="K", source=IdentitySource.NODE
@@ -42,83 +48,178 @@ PEERS = [
 ]
 
 
-def _views() -> list[EntryView]:
-    base: dict[str, Any] = dict(
+def _http_base(rng: random.Random) -> dict[str, Any]:
+    return dict(
         is_tcp=False,
-        start_ns=1_700_000_000_123_456_789,
-        last_downstream_tx_ns=4_000_000,
+        start_ns=1_700_000_000_123_456_789 + rng.randrange(10**9),
+        last_downstream_tx_ns=rng.randrange(1, 4_000_000),
         method="GET",
         scheme="http",
         authority="b.demo:8080",
-        path="/x?y=1",
-        request_id="rid-1",
+        path=f"/x/{rng.randrange(5)}?y={rng.randrange(1000)}",
+        request_id=f"rid-{rng.randrange(10**6)}",
         protocol_version="1.1",
         response_code=200,
         upstream_cluster="outbound|8080||b.demo.svc.cluster.local",
+        route_name="default",
         upstream_remote_ip="10.0.0.2",
         upstream_remote_port=8080,
         downstream_remote_ip="10.0.0.1",
-        downstream_remote_port=51000,
+        downstream_remote_port=rng.randrange(30000, 60000),
+        downstream_local_ip="10.0.0.2",
+        downstream_local_port=8080,
+        request_body_bytes=rng.choice([0, 17, 2**40]),
+        response_body_bytes=rng.choice([0, 5, 2**64 - 1]),
     )
-    grpc = {"content-type": "application/grpc"}
-    return [
-        EntryView(**base),
-        EntryView(**{**base, "response_code": 503, "response_flags": "UF,URX", "user_agent": "ünïcode/1 ☃"}),
-        EntryView(**{**base, "response_code": 0, "last_downstream_tx_ns": -1, "request_id": ""}),
-        EntryView(
-            **{
-                **base,
-                "request_headers": {"traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"},
-            }
-        ),
-        EntryView(
-            **{**base, "request_headers": grpc, "response_headers": {"grpc-status": "5"}, "path": "/p.S/M"}
-        ),
-        EntryView(
-            **{**base, "request_body_bytes": 2**64 - 1, "response_body_bytes": 2**40, "attempt_count": 3}
-        ),
-        EntryView(
-            is_tcp=True,
-            start_ns=1,
-            duration_ns=9,
-            tcp_received_bytes=5,
-            tcp_sent_bytes=0,
-            response_flags="UF",
-        ),
-        EntryView(**{**base, "authority": "", "scheme": "", "method": ""}),
-    ]
 
 
-def _corpus() -> list[tuple[Workload, SpanData]]:
-    items: list[tuple[Workload, SpanData]] = []
-    for view in _views():
-        for local in (A, B, VM):
-            for peer in PEERS:
-                for direction in Direction:
-                    ends = Ends(local=local, peer=peer, direction=direction, peer_error="")
-                    for mode in ("both", "server_side"):
-                        items.extend(build_spans(view, ends, mode).spans)  # type: ignore[arg-type]
-    return items
+TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+GRPC = {"content-type": "application/grpc"}
+# Variations of one HTTP entry, each a change from the base: trace headers of every kind and
+# none, retries, errors, response flags, gRPC statuses, IPv6 and port-less authorities, ...
+HTTP_VARIANTS: list[dict[str, Any]] = [
+    {},
+    {"request_headers": {"traceparent": TRACEPARENT}},
+    {"request_headers": {"b3": "80f198ee56343ba864fe8b2a57d3eff7-e457b5a2e4d86bd1-1"}},
+    {"request_headers": {"x-b3-traceid": "64fe8b2a57d3eff7", "x-b3-spanid": "e457b5a2e4d86bd1"}},
+    {"request_headers": {"traceparent": "ff-bad"}},
+    {"request_id": "", "request_headers": {}},  # no context at all: random ids
+    {"request_headers": {"x-envoy-attempt-count": "2"}, "attempt_count": 3},
+    {"response_code": 503, "response_flags": "UF,URX", "user_agent": "ünïcode/1 ☃"},
+    {"response_code": 404, "response_code_details": "route_not_found"},
+    {"response_code": 0, "last_downstream_tx_ns": -1, "duration_ns": 7, "response_flags": "UC"},
+    {"response_code": 0, "last_downstream_tx_ns": -1},
+    {"authority": "[fd00::1]:9090", "upstream_remote_ip": "fd00::1"},
+    {"authority": "[fd00::2]", "scheme": "https"},
+    {"authority": "api.example.com", "scheme": "https", "path": "/"},
+    {"authority": "odd:port", "scheme": "ftp"},
+    {"authority": "", "scheme": "", "method": ""},
+    {"downstream_direct_remote_ip": "10.9.9.9", "protocol_version": "2"},
+    {"downstream_remote_ip": "", "downstream_local_ip": "", "upstream_remote_ip": ""},
+    {"connection_termination_details": "rbac_denied", "upstream_transport_failure_reason": "TLS"},
+    {"request_headers": GRPC, "response_trailers": {"grpc-status": "0"}, "path": "/p.S/M"},
+    {"request_headers": GRPC, "response_headers": {"grpc-status": "5"}, "path": "/p.S/M"},
+    {"request_headers": GRPC, "response_trailers": {"grpc-status": "13"}, "path": "/p.S/N"},
+    {"request_headers": GRPC, "response_code": 503, "path": "/p.S/M"},
+    {"request_headers": GRPC, "response_trailers": {"grpc-status": "x"}, "path": "/"},
+    {"request_headers": {**GRPC, "traceparent": TRACEPARENT}, "path": "/p.S/M?q"},
+]
+
+
+# One static field changed at a time, on a base with a full authority and on one without (where
+# the socket addresses stand in for it): each must give its own cached plan, so the corpus fails
+# if a field that a static attribute is made from were left out of the plan's key.
+SINGLE_FIELD_CHANGES: list[dict[str, Any]] = [
+    {"is_tcp": True},
+    {"method": "POST"},
+    {"scheme": "https"},
+    {"authority": "c.demo:8080"},
+    {"response_code": 201},
+    {"protocol_version": "2"},
+    {"user_agent": "curl/8"},
+    {"response_code_details": "via_upstream"},
+    {"response_flags": "DC"},
+    {"upstream_cluster": "outbound|80||c.demo.svc.cluster.local"},
+    {"route_name": "other"},
+    {"connection_termination_details": "closed"},
+    {"upstream_transport_failure_reason": "reset"},
+    {"upstream_remote_ip": "10.0.0.7"},
+    {"upstream_remote_port": 9999},
+    {"downstream_local_ip": "10.0.0.8"},
+    {"downstream_local_port": 9998},
+    {"downstream_remote_ip": "10.0.0.9"},
+    {"downstream_direct_remote_ip": "10.0.0.10"},
+]
+NO_AUTHORITY = {"authority": "", "scheme": ""}
+
+
+def _tcp_view(rng: random.Random, flags: str) -> EntryView:
+    return EntryView(
+        is_tcp=True,
+        start_ns=1 + rng.randrange(10**6),
+        duration_ns=rng.randrange(1, 10**6),
+        tcp_received_bytes=rng.randrange(0, 10**6),
+        tcp_sent_bytes=rng.choice([0, 9]),
+        response_flags=flags,
+        upstream_cluster="outbound|9000||db.demo.svc.cluster.local",
+        upstream_local_ip="10.0.0.1",
+        upstream_local_port=rng.randrange(30000, 60000),
+        upstream_remote_ip="10.0.0.3",
+        upstream_remote_port=9000,
+        downstream_remote_ip="10.0.0.1",
+        downstream_remote_port=rng.randrange(30000, 60000),
+        downstream_local_ip="10.0.0.3",
+        downstream_local_port=9000,
+    )
+
+
+def _views(rng: random.Random) -> list[EntryView]:
+    views = [EntryView(**{**_http_base(rng), **variant}) for variant in HTTP_VARIANTS]
+    for base in ({}, NO_AUTHORITY):
+        views.append(EntryView(**{**_http_base(rng), **base}))
+        views += [EntryView(**{**_http_base(rng), **base, **change}) for change in SINGLE_FIELD_CHANGES]
+    views += [_tcp_view(rng, flags) for flags in ("", "UF", "UH,DC", "DC")]
+    return views
+
+
+# Equal to A but another object: caches keyed by object identity must still give A's output.
+A_TWIN = Workload(**{f: getattr(A, f) for f in A.__dataclass_fields__})
+LOCALS = (A, B, VM, A_TWIN)
+_ZERO_RANDOM = bytes(range(1, 33))
+
+
+def _conversions(rounds: int = 2) -> list[tuple[EntryView, Ends, str]]:
+    """Every view with every pair of ends, direction and reporters mode, `rounds` times over
+    with fresh per-entry values (the second round finds the static parts cached)."""
+    rng = random.Random(5)
+    out = []
+    for _ in range(rounds):
+        for view in _views(rng):
+            for local in LOCALS:
+                for peer in PEERS:
+                    for direction in Direction:
+                        ends = Ends(local=local, peer=peer, direction=direction, peer_error="")
+                        for mode in ("both", "server_side"):
+                            out.append((view, ends, mode))
+    return out
 
 
 def _parse(request: Any) -> ExportTraceServiceRequest:
     return ExportTraceServiceRequest.FromString(request.SerializeToString())
 
 
-def test_corpus_encodes_identically() -> None:
-    items = _corpus()
-    assert len(items) > 300
-    fast, reference = _parse(encode_traces(items)), _parse(encode_traces_reference(items))
-    assert len(fast.resource_spans) == len(reference.resource_spans)
-    for got, want in zip(fast.resource_spans, reference.resource_spans, strict=True):
-        assert got.resource == want.resource
-        assert got.schema_url == want.schema_url
-        for got_scope, want_scope in zip(got.scope_spans, want.scope_spans, strict=True):
+def test_fast_path_gives_the_same_otlp_as_the_reference_conversion(monkeypatch: Any) -> None:
+    """The golden test: build_spans + encode_traces against a plain per-span attribute list
+    encoded with the protobuf API, for the whole corpus, message by message."""
+    monkeypatch.setattr(builder, "_random_bytes", lambda n: _ZERO_RANDOM[:n])
+    fast: list[tuple[Workload, SpanData]] = []
+    reference: list[tuple[Workload, SpanData]] = []
+    for view, ends, mode in _conversions():
+        span_set = build_spans(view, ends, mode)  # type: ignore[arg-type]
+        fast.extend(span_set.spans)
+        reference.extend(reference_spans(view, ends, mode, lambda n: _ZERO_RANDOM[:n]))
+        assert span_set.attributes == reference_facts(view)
+    assert len(fast) > 2000
+    got, want = _parse(encode_traces(fast)), _parse(encode_traces_reference(reference))
+    assert len(got.resource_spans) == len(want.resource_spans)
+    for got_rs, want_rs in zip(got.resource_spans, want.resource_spans, strict=True):
+        assert got_rs.resource == want_rs.resource
+        assert got_rs.schema_url == want_rs.schema_url
+        for got_scope, want_scope in zip(got_rs.scope_spans, want_rs.scope_spans, strict=True):
             assert got_scope.scope == want_scope.scope
             for got_span, want_span in zip(got_scope.spans, want_scope.spans, strict=True):
                 assert got_span == want_span
-    assert fast == reference
-    assert encode_traces(items).items == len(items)
+    assert got == want
+    assert encode_traces(fast).items == len(fast)
+
+
+def test_wire_and_protobuf_encoders_agree_on_built_spans() -> None:
+    """The same spans (shapes and dynamic values) through both encoders; byte for byte, as
+    both write fields in field-number order."""
+    items = [item for view, ends, mode in _conversions(1) for item in build_spans(view, ends, mode).spans]  # type: ignore[arg-type]
+    fast, reference = encode_traces(items), encode_traces_reference(items)
+    assert _parse(fast) == _parse(reference)
+    assert fast.SerializeToString() == reference.SerializeToString()
 
 
 _values = st.one_of(
@@ -128,7 +229,7 @@ _values = st.one_of(
     st.floats(allow_nan=False),
 )
 _spans = st.builds(
-    SpanData,
+    span_data,
     trace_id=st.binary(min_size=16, max_size=16),
     span_id=st.binary(min_size=8, max_size=8),
     parent_span_id=st.one_of(st.just(b""), st.binary(min_size=8, max_size=8)),

@@ -13,24 +13,49 @@ Which spans an entry gives (see the README's "Spans" section for the whole story
 
 The SERVER span's parent is the CLIENT span when the caller is known by mx metadata (its
 sidecar reports that CLIENT span); otherwise the logged trace context's parent, or none.
+
+Attributes come in two lists. STATIC ones are a function of values that repeat from entry to
+entry (the two workload objects, the direction, method, status, cluster, route, addresses of
+pods and listeners, ...): the `_static_*` functions below make them, and only when an entry
+brings a combination not seen before (`_STATIC_FIELDS` is that combination's key); the result,
+a `_Plan` with one `SpanShape` per span, is kept and its shapes are encoded once by the wire
+encoder. DYNAMIC ones vary per entry (request id, path, sizes, ephemeral ports) and are made
+for every entry by the `_dynamic_*` functions. A span's attributes are its shape's, then its
+dynamic ones.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
+from operator import attrgetter
 from typing import Literal
 
 from bridge.decode import EntryView
 from bridge.identity import Direction, Ends, IdentitySource, Workload, peer_span_attributes
-from bridge.identity.by_identity import ByIdentity
 from bridge.otlp import AttrValue
 from bridge.spans import semconv
-from bridge.spans.data import SPAN_KIND_CLIENT, SPAN_KIND_SERVER, STATUS_ERROR, STATUS_UNSET, SpanData
-from bridge.spans.tracecontext import TraceContext, connection_context, derive_span_id, extract
+from bridge.spans.data import (
+    SPAN_KIND_CLIENT,
+    SPAN_KIND_SERVER,
+    STATUS_ERROR,
+    STATUS_UNSET,
+    Attr,
+    SpanData,
+    SpanShape,
+    pairs,
+)
+from bridge.spans.tracecontext import (
+    SEP,
+    connection_context,
+    logged_context,
+    span_id_from_key,
+    trace_id_from_key,
+)
 
 Reporters = Literal["both", "server_side"]
-Attr = tuple[str, AttrValue]
+GrpcFacts = tuple[bool, int | None, str]  # is it gRPC, its status code, its method
 
 CLIENT = SPAN_KIND_CLIENT
 SERVER = SPAN_KIND_SERVER
@@ -38,6 +63,10 @@ _MX_SOURCES = frozenset(
     {IdentitySource.FLATNODE, IdentitySource.STRUCT, IdentitySource.HEADER, IdentitySource.STRING}
 )
 _DEFAULT_PORTS = {"http": 80, "https": 443}
+
+# Where ids come from when an entry carries no trace context and no request id (a hook, so
+# that tests can make them predictable). One call per entry: trace id, client and server id.
+_random_bytes: Callable[[int], bytes] = os.urandom
 
 
 @dataclass(slots=True)
@@ -50,12 +79,199 @@ class SpanSet:
 
     spans: list[tuple[Workload, SpanData]]
     own: SpanData | None
-    attributes: list[Attr]  # the entry's facts, shared with the log record
+    static_facts: tuple[Attr, ...]
+    fact_keys: tuple[str, ...]
+    fact_values: tuple[AttrValue | None, ...]  # may go on past fact_keys: a span's values
+
+    @property
+    def attributes(self) -> list[Attr]:
+        """The entry's facts, shared with the log record; made only when asked for (only the
+        logs builder reads them)."""
+        values = self.fact_values[: len(self.fact_keys)]
+        return [*self.static_facts, *pairs(self.fact_keys, values)]
 
 
 def has_mx_identity(workload: Workload) -> bool:
     """True when the workload was named by metadata exchange, so it runs a sidecar of its own."""
     return workload.source in _MX_SOURCES
+
+
+# ---------------------------------------------------------------------------------------------
+# STATIC attributes: made once per distinct key, kept in a `_Plan`.
+
+# The ALS fields the static attributes are made from. With the two workload objects, the
+# direction, the reporters mode and the gRPC facts (`_grpc_facts`) they are the plan's cache
+# key: a field that a `_static_*` function reads must be listed here.
+_STATIC_FIELDS = attrgetter(
+    "is_tcp",
+    "method",
+    "scheme",
+    "authority",
+    "response_code",
+    "protocol_version",
+    "user_agent",
+    "response_code_details",
+    "response_flags",
+    "upstream_cluster",
+    "route_name",
+    "connection_termination_details",
+    "upstream_transport_failure_reason",
+    "upstream_remote_ip",
+    "upstream_remote_port",
+    "downstream_local_ip",
+    "downstream_local_port",
+    "downstream_remote_ip",
+    "downstream_direct_remote_ip",
+)
+
+
+def _static_call(view: EntryView, grpc: bool, grpc_code: int | None, rpc_method: str) -> list[Attr]:
+    """Both sides' repeating facts of the call (also the log record's)."""
+    if view.is_tcp:
+        return [("network.transport", "tcp")]
+    attrs: list[Attr] = []
+    if grpc:
+        attrs.append(("rpc.system.name", "grpc"))
+        attrs.append(("rpc.method", rpc_method or "_OTHER"))
+    attrs.append(("http.request.method", view.method or "_OTHER"))
+    if view.scheme:
+        attrs.append(("url.scheme", view.scheme))
+    if view.response_code:
+        attrs.append(("http.response.status_code", view.response_code))
+    if view.protocol_version:
+        attrs.append(("network.protocol.version", view.protocol_version))
+    if view.user_agent:
+        attrs.append(("user_agent.original", view.user_agent))
+    if view.response_code_details:
+        attrs.append(("envoy.response_code_details", view.response_code_details))
+    if grpc_code is not None:
+        attrs.append(("rpc.response.status_code", semconv.grpc_code_name(grpc_code)))
+    return attrs
+
+
+def _static_envoy(view: EntryView) -> list[Attr]:
+    """The reporting proxy's own facts (its cluster, route, ...)."""
+    attrs: list[Attr] = []
+    if view.response_flags:
+        attrs.append(("envoy.response_flags", view.response_flags))
+    if view.upstream_cluster:
+        attrs.append(("envoy.upstream_cluster", view.upstream_cluster))
+    if view.route_name:
+        attrs.append(("envoy.route_name", view.route_name))
+    if view.connection_termination_details:
+        attrs.append(("envoy.connection_termination_details", view.connection_termination_details))
+    if view.upstream_transport_failure_reason:
+        attrs.append(("envoy.upstream_transport_failure_reason", view.upstream_transport_failure_reason))
+    return attrs
+
+
+def _static_server_address(view: EntryView, fallback_ip: str, fallback_port: int) -> list[Attr]:
+    host, port = _split_host_port(view.authority) if view.authority else ("", 0)
+    if not host:
+        host, port = fallback_ip, port or fallback_port
+    if not port:
+        port = _DEFAULT_PORTS.get(view.scheme, fallback_port)
+    attrs: list[Attr] = []
+    if host:
+        attrs.append(("server.address", host))
+        if port:
+            attrs.append(("server.port", port))
+    return attrs
+
+
+def _static_client_side(view: EntryView, server_ip: str, server_port: int) -> list[Attr]:
+    """A CLIENT span's view of the server: its address and the peer socket's address."""
+    attrs = _static_server_address(view, server_ip, server_port)
+    if server_ip:
+        attrs.append(("network.peer.address", server_ip))
+    return attrs
+
+
+def _static_server_side(view: EntryView) -> list[Attr]:
+    attrs = _static_server_address(view, view.downstream_local_ip, view.downstream_local_port)
+    if view.downstream_remote_ip:
+        attrs.append(("client.address", view.downstream_remote_ip))
+    peer_ip = view.downstream_direct_remote_ip or view.downstream_remote_ip
+    if peer_ip:
+        attrs.append(("network.peer.address", peer_ip))
+    return attrs
+
+
+def _static_synthesized_side(view: EntryView) -> list[Attr]:
+    """The caller's view, reconstructed from the server's entry (reporters: server_side)."""
+    attrs = _static_client_side(view, view.downstream_local_ip, view.downstream_local_port)
+    attrs.append(("als_bridge.synthesized", True))
+    return attrs
+
+
+def _static_status(view: EntryView, grpc_code: int | None, client_side: bool) -> tuple[int, list[Attr]]:
+    """The span status on one side, with its `error.type`."""
+    if view.is_tcp:
+        flags = set(view.response_flags.split(",")) if view.response_flags else set()
+        failed = flags & semconv.TCP_FAILURE_FLAGS
+        return _status(bool(failed), ",".join(sorted(failed)))
+    if grpc_code is not None:
+        return _status(semconv.grpc_is_error(grpc_code, client_side), semconv.grpc_code_name(grpc_code))
+    if not view.response_code:  # no response at all: the proxy reset or gave up
+        return _status(True, view.response_flags or "_OTHER")
+    code = view.response_code
+    return _status(semconv.http_is_error(code, client_side), str(code))
+
+
+# ---------------------------------------------------------------------------------------------
+# DYNAMIC attributes: made for every entry, as values in the order of these keys (None: the
+# attribute is left out); the span's shape holds the keys.
+
+_HTTP_DYNAMIC: tuple[str, ...] = (
+    # the call's, also the log record's
+    "url.path",
+    "url.query",
+    "http.request.body.size",
+    "http.response.body.size",
+    "envoy.request_id",
+    "envoy.upstream.attempt_count",
+    # the side's
+    "network.peer.port",
+    "url.full",  # CLIENT spans only
+)
+_TCP_DYNAMIC: tuple[str, ...] = ("envoy.tcp.received_bytes", "envoy.tcp.sent_bytes", "network.peer.port")
+_HTTP_FACTS, _TCP_FACTS = _HTTP_DYNAMIC[:6], _TCP_DYNAMIC[:2]
+
+Values = tuple[AttrValue | None, ...]
+
+
+def _dynamic(view: EntryView, peer_ip: str, peer_port: int, client_side: bool) -> Values:
+    """One span's dynamic values (one tuple, no pair per attribute: this runs for every span)."""
+    port = peer_port if peer_ip else None
+    if view.is_tcp:
+        return view.tcp_received_bytes, view.tcp_sent_bytes, port
+    path, _, query = view.path.partition("?")
+    url = None
+    if client_side and view.authority:
+        url = f"{view.scheme or 'http'}://{view.authority}{view.path}"
+    return (
+        path,
+        query or None,
+        view.request_body_bytes or None,
+        view.response_body_bytes or None,
+        view.request_id or None,
+        view.attempt_count if view.attempt_count > 1 else None,
+        port,
+        url,
+    )
+
+
+def _dynamic_client_side(view: EntryView, server_ip: str, server_port: int) -> Values:
+    """The peer is the server (for the synthesized CLIENT span too)."""
+    return _dynamic(view, server_ip, server_port, True)
+
+
+def _dynamic_server_side(view: EntryView) -> Values:
+    peer_ip = view.downstream_direct_remote_ip or view.downstream_remote_ip
+    return _dynamic(view, peer_ip, view.downstream_remote_port, False)
+
+
+# ---------------------------------------------------------------------------------------------
 
 
 def _workload_key(w: Workload) -> str:
@@ -73,71 +289,10 @@ def _split_host_port(authority: str) -> tuple[str, int]:
     return host, int(port) if port.isdigit() else 0
 
 
-def _status(is_error: bool, error_type: str, attrs: list[Attr]) -> int:
+def _status(is_error: bool, error_type: str) -> tuple[int, list[Attr]]:
     if not is_error:
-        return STATUS_UNSET
-    attrs.append(("error.type", error_type))
-    return STATUS_ERROR
-
-
-@dataclass(slots=True)
-class _Call:
-    """What both span kinds of one entry share."""
-
-    trace: TraceContext
-    client_span_id: bytes
-    server_span_id: bytes
-    name: str
-    attributes: list[Attr]  # side-independent facts
-    envoy_attributes: list[Attr]  # the reporting proxy's own facts (its cluster, route, ...)
-    grpc_code: int | None
-    is_grpc: bool
-
-
-def _http_attributes(view: EntryView, is_grpc: bool) -> list[Attr]:
-    path, _, query = view.path.partition("?")
-    attrs: list[Attr] = []
-    if is_grpc:
-        attrs.append(("rpc.system.name", "grpc"))
-        attrs.append(("rpc.method", path.lstrip("/") or "_OTHER"))
-    attrs.append(("http.request.method", view.method or "_OTHER"))
-    attrs.append(("url.path", path))
-    if query:
-        attrs.append(("url.query", query))
-    if view.scheme:
-        attrs.append(("url.scheme", view.scheme))
-    if view.response_code:
-        attrs.append(("http.response.status_code", view.response_code))
-    if view.protocol_version:
-        attrs.append(("network.protocol.version", view.protocol_version))
-    if view.user_agent:
-        attrs.append(("user_agent.original", view.user_agent))
-    if view.request_body_bytes:
-        attrs.append(("http.request.body.size", view.request_body_bytes))
-    if view.response_body_bytes:
-        attrs.append(("http.response.body.size", view.response_body_bytes))
-    if view.request_id:
-        attrs.append(("envoy.request_id", view.request_id))
-    if view.response_code_details:
-        attrs.append(("envoy.response_code_details", view.response_code_details))
-    if view.attempt_count > 1:
-        attrs.append(("envoy.upstream.attempt_count", view.attempt_count))
-    return attrs
-
-
-def _envoy_attributes(view: EntryView) -> list[Attr]:
-    attrs: list[Attr] = []
-    if view.response_flags:
-        attrs.append(("envoy.response_flags", view.response_flags))
-    if view.upstream_cluster:
-        attrs.append(("envoy.upstream_cluster", view.upstream_cluster))
-    if view.route_name:
-        attrs.append(("envoy.route_name", view.route_name))
-    if view.connection_termination_details:
-        attrs.append(("envoy.connection_termination_details", view.connection_termination_details))
-    if view.upstream_transport_failure_reason:
-        attrs.append(("envoy.upstream_transport_failure_reason", view.upstream_transport_failure_reason))
-    return attrs
+        return STATUS_UNSET, []
+    return STATUS_ERROR, [("error.type", error_type)]
 
 
 def _caller(ends: Ends) -> Workload | None:
@@ -147,195 +302,158 @@ def _caller(ends: Ends) -> Workload | None:
     return ends.peer if has_mx_identity(ends.peer) else None
 
 
-def _http_call(view: EntryView, ends: Ends, server_id_needed: bool = True) -> _Call:
-    grpc = semconv.is_grpc(view.request_headers.get("content-type", ""))
-    trace = extract(view.request_headers, view.request_id)
-    attrs = _http_attributes(view, grpc)
-    envoy_attrs = _envoy_attributes(view)
-    grpc_code = (
-        semconv.grpc_status(view.response_trailers, view.response_headers, view.response_code)
-        if grpc
-        else None
-    )
-    if grpc_code is not None:
-        attrs.append(("rpc.response.status_code", semconv.grpc_code_name(grpc_code)))
-    rpc_method = view.path.partition("?")[0].lstrip("/")
-    name = rpc_method if grpc and rpc_method else (view.method or "HTTP")
-    if trace.source == "none":  # nothing both ends share: unpaired, random ids
-        trace = TraceContext(os.urandom(16), b"", "none")
-        return _Call(trace, os.urandom(8), os.urandom(8), name, attrs, envoy_attrs, grpc_code, grpc)
-    caller = _caller(ends)
-    caller_key = _workload_key(caller) if caller else ""
-    client_id = derive_span_id(trace.trace_id, view.request_id, caller_key, view.authority, "client")
-    server_id = b""
-    if server_id_needed:
-        attempt = view.request_headers.get("x-envoy-attempt-count", "1")
-        server_id = derive_span_id(
-            trace.trace_id,
-            view.request_id,
-            caller_key,
-            view.authority,
-            _workload_key(ends.local),
-            "server",
-            attempt,
-        )
-    return _Call(trace, client_id, server_id, name, attrs, envoy_attrs, grpc_code, grpc)
+def _grpc_facts(view: EntryView) -> GrpcFacts:
+    """Is it gRPC, its status code (None when not logged) and its method (`pkg.Service/M`).
+    `semconv.is_grpc` is inlined: this runs for every entry."""
+    if view.is_tcp or not view.request_headers.get("content-type", "").startswith("application/grpc"):
+        return False, None, ""
+    code = semconv.grpc_status(view.response_trailers, view.response_headers, view.response_code)
+    return True, code, view.path.partition("?")[0].lstrip("/")
 
 
-def _tcp_call(view: EntryView, ends: Ends) -> _Call:
-    if ends.direction is Direction.OUTBOUND:
-        client = f"{view.upstream_local_ip}:{view.upstream_local_port}"
-        server = f"{view.upstream_remote_ip}:{view.upstream_remote_port}"
-    else:
-        client = f"{view.downstream_remote_ip}:{view.downstream_remote_port}"
-        server = f"{view.downstream_local_ip}:{view.downstream_local_port}"
-    trace = connection_context(client, server)
-    attrs: list[Attr] = [
-        ("network.transport", "tcp"),
-        ("envoy.tcp.received_bytes", view.tcp_received_bytes),
-        ("envoy.tcp.sent_bytes", view.tcp_sent_bytes),
-    ]
-    client_id = derive_span_id(trace.trace_id, "client")
-    server_id = derive_span_id(trace.trace_id, "server")
-    return _Call(trace, client_id, server_id, "TCP", attrs, _envoy_attributes(view), None, False)
+@dataclass(slots=True, eq=False)
+class _Plan:
+    """What every entry of one static key gives: which spans, their shapes, and the repeating
+    parts of their span ids' derivation keys (already encoded)."""
+
+    local: Workload  # the key's workload objects: a hit must hold these very objects
+    peer: Workload
+    facts: tuple[Attr, ...]  # the static facts of the call, for the log record
+    fact_keys: tuple[str, ...]  # the keys of the call's dynamic facts
+    client: SpanShape | None  # the outbound CLIENT span, or the synthesized one of an inbound entry
+    server: SpanShape | None  # the SERVER span of an inbound entry
+    server_parent_is_client: bool  # the caller's sidecar reports the CLIENT span
+    client_key: bytes  # after "trace id, request id": caller, authority, "client"
+    server_key: bytes  # ... caller, authority, local workload, "server" (then the attempt)
 
 
-def _server_address(view: EntryView, fallback_ip: str, fallback_port: int) -> list[Attr]:
-    host, port = _split_host_port(view.authority) if view.authority else ("", 0)
-    if not host:
-        host, port = fallback_ip, port or fallback_port
-    if not port:
-        port = _DEFAULT_PORTS.get(view.scheme, fallback_port)
-    attrs: list[Attr] = []
-    if host:
-        attrs.append(("server.address", host))
-        if port:
-            attrs.append(("server.port", port))
-    return attrs
-
-
-def _side_status(call: _Call, view: EntryView, client_side: bool, attrs: list[Attr]) -> int:
-    if view.is_tcp:
-        flags = set(view.response_flags.split(",")) if view.response_flags else set()
-        failed = flags & semconv.TCP_FAILURE_FLAGS
-        return _status(bool(failed), ",".join(sorted(failed)), attrs)
-    if call.grpc_code is not None:
-        code = call.grpc_code
-        return _status(semconv.grpc_is_error(code, client_side), semconv.grpc_code_name(code), attrs)
-    if not view.response_code:  # no response at all: the proxy reset or gave up
-        return _status(True, view.response_flags or "_OTHER", attrs)
-    code = view.response_code
-    return _status(semconv.http_is_error(code, client_side), str(code), attrs)
-
-
-def _span(
-    call: _Call,
+def _shape(
     view: EntryView,
-    *,
+    call: list[Attr],
+    grpc_code: int | None,
+    name: str,
     kind: int,
-    span_id: bytes,
-    parent: bytes,
-    side_attrs: list[Attr],
+    side: list[Attr],
     peer: Workload,
-    reported: bool = True,
-) -> SpanData:
+    reported: bool,
+    dynamic_keys: tuple[str, ...],
+) -> SpanShape:
     """`reported`: the reporting proxy's own span; False for a synthesized one, which must not
     carry the server sidecar's cluster and route as if they were the caller's."""
-    attrs = call.attributes + side_attrs + _peer_attributes(peer)
-    if reported:
-        attrs += call.envoy_attributes
-    status = _side_status(call, view, kind == CLIENT, attrs)
-    return SpanData(
-        call.trace.trace_id, span_id, parent, call.name, kind, view.start_ns, view.end_ns, attrs, status
+    status, error = _static_status(view, grpc_code, kind == CLIENT)
+    envoy = _static_envoy(view) if reported else []
+    static = (*call, *side, *peer_span_attributes(peer), *envoy, *error)
+    return SpanShape(name, kind, status, static, dynamic_keys)
+
+
+def _make_plan(
+    view: EntryView, ends: Ends, reporters: Reporters, grpc: bool, grpc_code: int | None, rpc_method: str
+) -> _Plan:
+    call = _static_call(view, grpc, grpc_code, rpc_method)
+    facts = (*call, *_static_envoy(view))
+    if view.is_tcp:
+        name, dynamic, fact_keys = "TCP", _TCP_DYNAMIC, _TCP_FACTS
+    else:
+        name = rpc_method if grpc and rpc_method else (view.method or "HTTP")
+        dynamic, fact_keys = _HTTP_DYNAMIC, _HTTP_FACTS
+    caller = _caller(ends)
+    hop = (_workload_key(caller) if caller else "").encode() + SEP + view.authority.encode() + SEP
+    client_key = hop + b"client" + SEP
+    server_key = hop + _workload_key(ends.local).encode() + SEP + b"server" + SEP
+    client: SpanShape | None = None
+    server: SpanShape | None = None
+    caller_reports = has_mx_identity(ends.peer)
+    if ends.direction is Direction.OUTBOUND:
+        if not (reporters == "server_side" and caller_reports):
+            side = _static_client_side(view, view.upstream_remote_ip, view.upstream_remote_port)
+            client = _shape(view, call, grpc_code, name, CLIENT, side, ends.peer, True, dynamic)
+        caller_reports = False
+    else:
+        side = _static_server_side(view)
+        server = _shape(view, call, grpc_code, name, SERVER, side, ends.peer, True, dynamic)
+        if reporters == "server_side" and caller_reports:
+            side = _static_synthesized_side(view)
+            client = _shape(view, call, grpc_code, name, CLIENT, side, ends.local, False, dynamic)
+    return _Plan(
+        ends.local, ends.peer, facts, fact_keys, client, server, caller_reports, client_key, server_key
     )
 
 
-_PEER_ATTRS: ByIdentity[list[Attr]] = ByIdentity()
+_PLANS: dict[tuple[object, ...], _Plan] = {}
+_PLANS_LIMIT = 10_000
 
 
-def _peer_attributes(peer: Workload) -> list[Attr]:
-    """`peer_span_attributes`, computed once per workload object (the resolver hands out the
-    same objects again and again; hashing a Workload would walk all its fields)."""
-    return _PEER_ATTRS.get(peer, None, None, lambda: list(peer_span_attributes(peer)))
+def _plan(view: EntryView, ends: Ends, reporters: Reporters, grpc_facts: GrpcFacts) -> _Plan:
+    """The entry's plan, found by object identity of the workloads (hashing a `Workload` walks
+    all its fields) and by the static fields' values."""
+    local, peer = ends.local, ends.peer
+    outbound = ends.direction is Direction.OUTBOUND
+    key = (id(local), id(peer), outbound, reporters, grpc_facts, _STATIC_FIELDS(view))
+    plan = _PLANS.get(key)
+    if plan is None or plan.local is not local or plan.peer is not peer:
+        plan = _make_plan(view, ends, reporters, *grpc_facts)
+        if len(_PLANS) >= _PLANS_LIMIT:
+            _PLANS.clear()
+        _PLANS[key] = plan
+    return plan
 
 
-def _client_attrs(view: EntryView, server_ip: str, server_port: int) -> list[Attr]:
-    """A CLIENT span's view of the server: its address, the peer socket and the full URL."""
-    attrs = _server_address(view, server_ip, server_port)
-    if server_ip:
-        attrs.append(("network.peer.address", server_ip))
-        attrs.append(("network.peer.port", server_port))
-    if not view.is_tcp and view.authority:
-        attrs.append(("url.full", f"{view.scheme or 'http'}://{view.authority}{view.path}"))
-    return attrs
+_TCP_CLIENT = SEP + b"client" + SEP
+_TCP_SERVER = SEP + b"server" + SEP
 
 
-def _client_side_attrs(view: EntryView) -> list[Attr]:
-    return _client_attrs(view, view.upstream_remote_ip, view.upstream_remote_port)
-
-
-def _server_side_attrs(view: EntryView) -> list[Attr]:
-    attrs = _server_address(view, view.downstream_local_ip, view.downstream_local_port)
-    if view.downstream_remote_ip:
-        attrs.append(("client.address", view.downstream_remote_ip))
-    peer_ip = view.downstream_direct_remote_ip or view.downstream_remote_ip
-    if peer_ip:
-        attrs.append(("network.peer.address", peer_ip))
-        attrs.append(("network.peer.port", view.downstream_remote_port))
-    return attrs
-
-
-def _synthesized_client_attrs(view: EntryView) -> list[Attr]:
-    """The caller's view, reconstructed from the server's entry (reporters: server_side)."""
-    attrs = _client_attrs(view, view.downstream_local_ip, view.downstream_local_port)
-    attrs.append(("als_bridge.synthesized", True))
-    return attrs
+def _ids(view: EntryView, ends: Ends, plan: _Plan) -> tuple[bytes, bytes, bytes, bytes]:
+    """(trace id, the logged parent, client span id, server span id); an id no span of the
+    entry uses is left empty (each costs a blake2b)."""
+    need_client = plan.client is not None or plan.server_parent_is_client
+    need_server = plan.server is not None
+    if view.is_tcp:
+        if ends.direction is Direction.OUTBOUND:
+            client = f"{view.upstream_local_ip}:{view.upstream_local_port}"
+            server = f"{view.upstream_remote_ip}:{view.upstream_remote_port}"
+        else:
+            client = f"{view.downstream_remote_ip}:{view.downstream_remote_port}"
+            server = f"{view.downstream_local_ip}:{view.downstream_local_port}"
+        trace_id = connection_context(client, server).trace_id
+        client_id = span_id_from_key(trace_id + _TCP_CLIENT) if need_client else b""
+        server_id = span_id_from_key(trace_id + _TCP_SERVER) if need_server else b""
+        return trace_id, b"", client_id, server_id
+    request_id = view.request_id.encode()
+    logged = logged_context(view.request_headers)
+    if logged is not None:
+        trace_id, parent = logged.trace_id, logged.parent_span_id
+    elif request_id:  # as `extract`, without parsing headers twice or encoding the id twice
+        trace_id, parent = trace_id_from_key(request_id), b""
+    else:  # nothing both ends share: unpaired, random ids
+        raw = _random_bytes(32)
+        return raw[:16], b"", raw[16:24], raw[24:]
+    head = trace_id + SEP + request_id + SEP
+    client_id = span_id_from_key(head + plan.client_key) if need_client else b""
+    server_id = b""
+    if need_server:
+        attempt = view.request_headers.get("x-envoy-attempt-count", "1")
+        server_id = span_id_from_key(head + plan.server_key + attempt.encode() + SEP)
+    return trace_id, parent, client_id, server_id
 
 
 def build_spans(view: EntryView, ends: Ends, reporters: Reporters) -> SpanSet:
     """The spans that one entry contributes; see the module docstring for the rules."""
-    if view.is_tcp:
-        call = _tcp_call(view, ends)
-    else:
-        # only an inbound entry gives a SERVER span: an outbound one never uses its id
-        call = _http_call(view, ends, server_id_needed=ends.direction is Direction.INBOUND)
-    spans: list[tuple[Workload, SpanData]] = []
-    if ends.direction is Direction.OUTBOUND:
-        if reporters == "server_side" and has_mx_identity(ends.peer):
-            return SpanSet(spans, None, call.attributes + call.envoy_attributes)
-        own = _span(
-            call,
-            view,
-            kind=CLIENT,
-            span_id=call.client_span_id,
-            parent=call.trace.parent_span_id,
-            side_attrs=_client_side_attrs(view),
-            peer=ends.peer,
-        )
-        spans.append((ends.local, own))
-        return SpanSet(spans, own, call.attributes + call.envoy_attributes)
-
-    caller_reports = has_mx_identity(ends.peer)
-    own = _span(
-        call,
-        view,
-        kind=SERVER,
-        span_id=call.server_span_id,
-        parent=call.client_span_id if caller_reports else call.trace.parent_span_id,
-        side_attrs=_server_side_attrs(view),
-        peer=ends.peer,
-    )
-    spans.append((ends.local, own))
-    if reporters == "server_side" and caller_reports:
-        client = _span(
-            call,
-            view,
-            kind=CLIENT,
-            span_id=call.client_span_id,
-            parent=call.trace.parent_span_id,
-            side_attrs=_synthesized_client_attrs(view),
-            peer=ends.local,
-            reported=False,
-        )
-        spans.append((ends.peer, client))
-    return SpanSet(spans, own, call.attributes + call.envoy_attributes)
+    plan = _plan(view, ends, reporters, _grpc_facts(view))
+    client, server = plan.client, plan.server
+    if server is None:  # outbound: the reporting proxy's CLIENT span, if any
+        values = _dynamic_client_side(view, view.upstream_remote_ip, view.upstream_remote_port)
+        if client is None:
+            return SpanSet([], None, plan.facts, plan.fact_keys, values)
+        trace_id, parent, client_id, _ = _ids(view, ends, plan)
+        own = SpanData(trace_id, client_id, parent, view.start_ns, view.end_ns, client, values)
+        return SpanSet([(ends.local, own)], own, plan.facts, plan.fact_keys, values)
+    trace_id, parent, client_id, server_id = _ids(view, ends, plan)
+    start, end = view.start_ns, view.end_ns
+    server_parent = client_id if plan.server_parent_is_client else parent
+    values = _dynamic_server_side(view)
+    own = SpanData(trace_id, server_id, server_parent, start, end, server, values)
+    spans = [(ends.local, own)]
+    if client is not None:  # synthesized: the caller's CLIENT span, its resource the caller
+        synthesized = _dynamic_client_side(view, view.downstream_local_ip, view.downstream_local_port)
+        spans.append((ends.peer, SpanData(trace_id, client_id, parent, start, end, client, synthesized)))
+    return SpanSet(spans, own, plan.facts, plan.fact_keys, values)

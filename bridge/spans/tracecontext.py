@@ -18,14 +18,20 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
-from dataclasses import dataclass
+from typing import NamedTuple
 
 _TRACE_PERSON = b"als-bridge/trace"
 _SPAN_PERSON = b"als-bridge/span"
+SEP = b"\x1f"  # follows every part of a span id's derivation key
+# Hashers with the parameters set, copied per id: a copy costs less than setting up a new one.
+_TRACE_HASHER = hashlib.blake2b(digest_size=16, person=_TRACE_PERSON)
+_SPAN_HASHER = hashlib.blake2b(digest_size=8, person=_SPAN_PERSON)
 
 
-@dataclass(frozen=True, slots=True)
-class TraceContext:
+class TraceContext(NamedTuple):
+    """A NamedTuple, not a frozen dataclass: one is made per entry, and a frozen dataclass's
+    `__init__` costs several times more."""
+
     trace_id: bytes  # 16 bytes
     parent_span_id: bytes  # 8 bytes, or b"" when the request arrived without a parent
     source: str  # "traceparent" | "b3" | "x-b3" | "request-id" | "connection" | "none"
@@ -79,29 +85,52 @@ def _from_b3_multi(headers: Mapping[str, str]) -> TraceContext | None:
 
 
 def derive_trace_id(key: str) -> bytes:
-    digest = hashlib.blake2b(key.encode(), digest_size=16, person=_TRACE_PERSON).digest()
+    return trace_id_from_key(key.encode())
+
+
+def trace_id_from_key(key: bytes) -> bytes:
+    """`derive_trace_id` of a key already encoded (the span builder encodes the request id once
+    for the trace id and the span ids)."""
+    hasher = _TRACE_HASHER.copy()
+    hasher.update(key)
+    digest = hasher.digest()
     return digest if any(digest) else b"\x00" * 15 + b"\x01"
 
 
 def derive_span_id(*parts: str | bytes) -> bytes:
     """blake2b over the parts, each followed by 0x1f, in one call (the same bytes, so the same
     ids, as feeding the parts one by one)."""
-    key = b"".join([(p if isinstance(p, bytes) else p.encode()) + b"\x1f" for p in parts])
-    digest = hashlib.blake2b(key, digest_size=8, person=_SPAN_PERSON).digest()
+    return span_id_from_key(b"".join([(p if isinstance(p, bytes) else p.encode()) + SEP for p in parts]))
+
+
+def span_id_from_key(key: bytes) -> bytes:
+    """`derive_span_id` of parts already joined (each followed by `SEP`): the span builder keeps
+    the encoded parts that repeat (workload keys, authority) and joins the rest per entry."""
+    hasher = _SPAN_HASHER.copy()
+    hasher.update(key)
+    digest = hasher.digest()
     return digest if any(digest) else b"\x00" * 7 + b"\x01"
+
+
+def logged_context(headers: Mapping[str, str]) -> TraceContext | None:
+    """The trace context propagated in the logged request headers, if any (header names
+    lower-case). Most entries carry none: three probes then, nothing parsed."""
+    if not headers or not ("traceparent" in headers or "b3" in headers or "x-b3-traceid" in headers):
+        return None
+    value = headers.get("traceparent")
+    if value and (ctx := _from_traceparent(value)):
+        return ctx
+    value = headers.get("b3")
+    if value and (ctx := _from_b3_single(value)):
+        return ctx
+    return _from_b3_multi(headers)
 
 
 def extract(headers: Mapping[str, str], request_id: str) -> TraceContext:
     """The trace context of a logged HTTP request (header names lower-case)."""
-    if headers:
-        value = headers.get("traceparent")
-        if value and (ctx := _from_traceparent(value)):
-            return ctx
-        value = headers.get("b3")
-        if value and (ctx := _from_b3_single(value)):
-            return ctx
-        if ctx := _from_b3_multi(headers):
-            return ctx
+    ctx = logged_context(headers)
+    if ctx is not None:
+        return ctx
     if request_id:
         return TraceContext(derive_trace_id(request_id), b"", "request-id")
     return TraceContext(b"", b"", "none")
