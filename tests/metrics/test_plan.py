@@ -117,7 +117,7 @@ def test_a_span_on_a_third_workload_takes_the_reference_path() -> None:
     view, ends = inbound_view(), inbound()
     spans = build_spans(view, ends, "both")
     (_, span), other = spans.spans[0], workloads(1)[0]
-    elsewhere = SpanSet([(other, span)], spans.own, spans.attributes)
+    elsewhere = replace(spans, spans=[(other, span)])
     fast = MetricsRecorder(MetricsConfig(), "both", instance_id="a")
     reference = MetricsRecorder(MetricsConfig(), "both", instance_id="a")
     assert entry_key(view, ends, elsewhere, None) is None
