@@ -426,3 +426,12 @@ def test_series_share_their_label_pairs(make: Make) -> None:
     first, second = (series.labels for series in family.series.values())
     job_pairs = [pair for pair in first + second if pair[0] == "job"]
     assert job_pairs[0] is job_pairs[1]
+
+
+def test_keys_that_collide_once_sanitised_share_a_label() -> None:
+    from bridge.exporters.prometheus.labels import attribute_labels
+    from tests.backends.otlp_metrics import key_values
+
+    attrs = key_values({"a_b": "second", "a.b": "first", "c": "", "n": 3, "ok": True})
+    assert attribute_labels(attrs) == {"a_b": "first;second", "n": "3", "ok": "true"}
+    assert attribute_labels(key_values({"x.y": "1", "z": "2"})) == {"x_y": "1", "z": "2"}

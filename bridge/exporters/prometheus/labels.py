@@ -12,7 +12,7 @@ from __future__ import annotations
 import base64
 import json
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -26,17 +26,46 @@ SERVICE_INSTANCE_ID = "service.instance.id"
 _IDENTIFYING = frozenset({SERVICE_NAME, SERVICE_NAMESPACE, SERVICE_INSTANCE_ID})
 
 
-def attribute_labels(attributes: Iterable[Any]) -> dict[str, str]:
+def attribute_labels(attributes: Sequence[Any]) -> dict[str, str]:
     """OTLP `KeyValue`s as labels. Keys that collide once sanitised (`a.b`, `a_b`) share one label,
     their values joined with `;` in key order, as the Collector does; empty values are left out,
-    because Prometheus treats `x=""` as no label at all."""
+    because Prometheus treats `x=""` as no label at all.
+
+    Every data point of every scrape interval comes through here, two dozen attributes each for
+    Istio's metrics: label names come from a cache, string values (nearly all) skip the general
+    conversion, and collisions, which are rare, are handled by a second pass."""
+    labels: dict[str, str] = {}
+    for kv in attributes:
+        value = kv.value
+        text = value.string_value if value.WhichOneof("value") == "string_value" else value_text(value)
+        name = _cached_label_name(kv.key)
+        if name and text:
+            if name in labels:
+                return _colliding_attribute_labels(attributes)
+            labels[name] = text
+    return labels
+
+
+def _colliding_attribute_labels(attributes: Sequence[Any]) -> dict[str, str]:
     by_label: dict[str, list[tuple[str, str]]] = {}
     for kv in attributes:
-        name = label_name(kv.key)
+        name = _cached_label_name(kv.key)
         text = value_text(kv.value)
         if name and text:
             by_label.setdefault(name, []).append((kv.key, text))
     return {name: ";".join(text for _, text in sorted(pairs)) for name, pairs in by_label.items()}
+
+
+_LABEL_NAMES: dict[str, str] = {}
+
+
+def _cached_label_name(key: str) -> str:
+    name = _LABEL_NAMES.get(key)
+    if name is None:
+        name = label_name(key)
+        if len(_LABEL_NAMES) < 10_000:  # attribute keys are a small fixed set; a flood is not cached
+            _LABEL_NAMES[key] = name
+    return name
 
 
 def resource_identity(attributes: Iterable[Any]) -> tuple[dict[str, str], dict[str, str]]:
@@ -53,7 +82,7 @@ def resource_identity(attributes: Iterable[Any]) -> tuple[dict[str, str], dict[s
         identity["job"] = f"{namespace}/{service}" if namespace else service
     if plain.get(SERVICE_INSTANCE_ID):
         identity["instance"] = plain[SERVICE_INSTANCE_ID]
-    info = attribute_labels(kv for kv in attrs if kv.key not in _IDENTIFYING)
+    info = attribute_labels([kv for kv in attrs if kv.key not in _IDENTIFYING])
     return identity, ({**info, **identity} if info else {})
 
 
