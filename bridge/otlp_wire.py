@@ -264,9 +264,17 @@ def encode_metrics(items: Iterable[tuple[MetricResource, tuple[bytes, int]]]) ->
     for key, (metric, count) in items:
         grouped.setdefault(key, []).append(metric)
         points += count
+    # With tens of thousands of series a request is tens of megabytes: the enclosing lengths are
+    # summed rather than measured on joined copies, so the metrics are copied once, by the join.
     parts: list[bytes] = []
     for key, metrics in grouped.items():
         resource = _len_field(b"\x0a", metric_resource(key).SerializeToString())
-        scope_metrics = b"".join([_SCOPE_FIELD, *(_len_field(b"\x12", m) for m in metrics)])
-        parts.append(_len_field(b"\x0a", resource + _len_field(b"\x12", scope_metrics) + _SCHEMA_FIELD))
+        fields: list[bytes] = [_SCOPE_FIELD]
+        for metric in metrics:
+            fields.append(b"\x12" + varint(len(metric)))
+            fields.append(metric)
+        scope_length = sum(map(len, fields))
+        scope_header = b"\x12" + varint(scope_length)
+        length = len(resource) + len(scope_header) + scope_length + len(_SCHEMA_FIELD)
+        parts += [b"\x0a" + varint(length), resource, scope_header, *fields, _SCHEMA_FIELD]
     return EncodedRequest(b"".join(parts), points, ExportMetricsServiceRequest)

@@ -246,3 +246,35 @@ _spans = st.builds(
 @given(st.lists(st.tuples(st.sampled_from([A, B, VM, *PEERS]), _spans), min_size=1, max_size=8))
 def test_generated_spans_encode_identically(items: list[tuple[Workload, SpanData]]) -> None:
     assert _parse(encode_traces(items)) == _parse(encode_traces_reference(items))
+
+
+def test_metrics_request_equals_the_protobuf_built_one() -> None:
+    """`encode_metrics` sums the enclosing lengths instead of measuring joined copies; the request
+    must still be exactly what protobuf builds, small and multi-byte lengths alike."""
+    from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
+    from opentelemetry.proto.metrics.v1.metrics_pb2 import Metric, ResourceMetrics
+
+    from bridge.otlp import SCHEMA_URL, SCOPE, MetricResource, metric_resource
+    from bridge.otlp_wire import encode_metrics
+
+    def metric(name: str, points: int) -> Metric:
+        m = Metric(name=name, unit="s")
+        for i in range(points):
+            m.sum.data_points.add(as_int=i).attributes.add(key="peer", value={"string_value": f"p{i}" * 20})
+        return m
+
+    bridge, workload = (
+        MetricResource(None, "b-1"),
+        MetricResource(Workload(workload="w", namespace="ns"), "b-1"),
+    )
+    metrics = [(bridge, metric("a", 1)), (workload, metric("b", 400)), (bridge, metric("c", 0))]
+    encoded = encode_metrics([(key, (m.SerializeToString(), len(m.sum.data_points))) for key, m in metrics])
+    want = ExportMetricsServiceRequest()
+    for key in (bridge, workload):
+        rm = ResourceMetrics(resource=metric_resource(key), schema_url=SCHEMA_URL)
+        rm.scope_metrics.add(scope=SCOPE).metrics.extend([m for k, m in metrics if k == key])
+        want.resource_metrics.append(rm)
+    assert len(encoded.payload) > 16_384  # three-byte lengths are exercised
+    assert ExportMetricsServiceRequest.FromString(encoded.payload) == want
+    assert encoded.payload == want.SerializeToString()
+    assert encoded.items == 401
