@@ -68,7 +68,7 @@ def _ref_common(common: Any) -> dict[str, Any]:
         "upstream_transport_failure_reason": common.upstream_transport_failure_reason,
         "connection_termination_details": common.connection_termination_details,
         "attempt_count": common.upstream_request_attempt_count,
-        "tls_version": (_TLS[tls.tls_version] if tls.tls_version < len(_TLS) else "") if has_tls else "",
+        "tls_version": (_TLS[tls.tls_version] if 0 <= tls.tls_version < len(_TLS) else "") if has_tls else "",
         "tls_peer_uri_san": _ref_san(tls.peer_certificate_properties) if has_tls else "",
         "tls_local_uri_san": _ref_san(tls.local_certificate_properties) if has_tls else "",
         "filter_state": {
@@ -239,6 +239,12 @@ def _odd_enums(entry: Any) -> None:
     entry.common_properties.tls_properties.tls_version = 9
 
 
+def _negative_enums(entry: Any) -> None:
+    entry.request.request_method = -3
+    entry.protocol_version = -1
+    entry.common_properties.tls_properties.tls_version = -2
+
+
 def _empty_maps(entry: Any) -> None:
     entry.request.ClearField("request_headers")
     entry.response.ClearField("response_headers")
@@ -299,6 +305,7 @@ _VARIANTS: dict[str, list[Edit]] = {
     "ipv6": [_ipv6],
     "pipe-address": [_pipe_address],
     "unknown-enums": [_odd_enums],
+    "negative-enums": [_negative_enums],
     "empty-maps": [_empty_maps],
     "header-case-clash": [_clashing_header_case],
     "no-response-code": [_no_response_code],
@@ -321,6 +328,7 @@ def _entries() -> Iterator[tuple[str, Any, Callable[[Any], EntryView], Callable[
             for edit in edits:
                 if kind == "tcp" and edit in (
                     _odd_enums,
+                    _negative_enums,
                     _empty_maps,
                     _clashing_header_case,
                     _no_response_code,

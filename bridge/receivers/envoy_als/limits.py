@@ -112,9 +112,10 @@ def encoded_entry_sizes(raw: bytes, entry_type: str) -> list[int] | None:
 
     Why: `max_value_length` needs to know which entries may hold a string over the limit, and
     an entry's encoded size bounds the length of every string in it. upb's `ByteSize()` encodes
-    the entry again to tell; this walk only reads the length prefixes the sender wrote. Those
-    are never smaller than what `ByteSize()` would say for the strings that matter (every
-    string's bytes are inside its entry's), so using them as the bound cuts exactly the same.
+    the entry again to tell; this walk only reads the length prefixes the sender wrote. Every
+    string the view keeps lies inside its entry's bytes as sent, so a sent size within the limit
+    rules out a long string as surely as `ByteSize()` does; a sent size over it (say, a field sent
+    twice) only costs a `truncate_long_values` walk that cuts nothing. The cuts are the same.
 
     None when the message is not in the shape Envoy sends (the other kind of logs present, a
     group, a truncated field): the caller then asks upb.
