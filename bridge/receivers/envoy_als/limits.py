@@ -100,3 +100,83 @@ def _cut_values(headers: dict[str, str], limit: int) -> int:
             headers[key] = value[:limit]  # replacing a value keeps the dict's size: safe while iterating
             cut += 1
     return cut
+
+
+# StreamAccessLogsMessage's `http_logs` and `tcp_logs`: each holds `repeated log_entry = 1`.
+_LOGS_FIELD = {"http": 2, "tcp": 3}
+_LOG_ENTRY_TAG = 1 << 3 | 2  # field 1, length-delimited
+
+
+def encoded_entry_sizes(raw: bytes, entry_type: str) -> list[int] | None:
+    """The encoded size of each entry in the message `raw`, in order, read off the wire.
+
+    Why: `max_value_length` needs to know which entries may hold a string over the limit, and
+    an entry's encoded size bounds the length of every string in it. upb's `ByteSize()` encodes
+    the entry again to tell; this walk only reads the length prefixes the sender wrote. Every
+    string the view keeps lies inside its entry's bytes as sent, so a sent size within the limit
+    rules out a long string as surely as `ByteSize()` does; a sent size over it (say, a field sent
+    twice) only costs a `truncate_long_values` walk that cuts nothing. The cuts are the same.
+
+    None when the message is not in the shape Envoy sends (the other kind of logs present, a
+    group, a truncated field): the caller then asks upb.
+    """
+    wanted, other = _LOGS_FIELD[entry_type], _LOGS_FIELD["tcp" if entry_type == "http" else "http"]
+    sizes: list[int] = []
+    try:
+        pos, end = 0, len(raw)
+        while pos < end:
+            tag, pos = _varint(raw, pos)
+            field, wire_type = tag >> 3, tag & 7
+            if field == other:
+                return None  # a oneof switch: upb kept only the entries after it
+            if wire_type == 2:
+                length, pos = _varint(raw, pos)
+                if field == wanted:
+                    _entry_lengths(raw, pos, pos + length, sizes)
+                pos += length
+            elif wire_type == 0:
+                _, pos = _varint(raw, pos)
+            elif wire_type in (1, 5):
+                pos += 8 if wire_type == 1 else 4
+            else:
+                return None
+        return sizes if pos == end else None
+    except _Malformed:
+        return None
+
+
+class _Malformed(Exception):
+    pass
+
+
+def _entry_lengths(raw: bytes, pos: int, end: int, sizes: list[int]) -> None:
+    """Append the length of each `log_entry` in raw[pos:end] (an HTTP/TCPAccessLogEntries)."""
+    while pos < end:
+        tag, pos = _varint(raw, pos)
+        if tag == _LOG_ENTRY_TAG:
+            length, pos = _varint(raw, pos)
+            sizes.append(length)
+            pos += length
+        elif tag & 7 == 2:
+            length, pos = _varint(raw, pos)
+            pos += length
+        elif tag & 7 == 0:
+            _, pos = _varint(raw, pos)
+        elif tag & 7 in (1, 5):
+            pos += 8 if tag & 7 == 1 else 4
+        else:
+            raise _Malformed
+    if pos != end:
+        raise _Malformed
+
+
+def _varint(raw: bytes, pos: int) -> tuple[int, int]:
+    value = shift = 0
+    while pos < len(raw):
+        byte = raw[pos]
+        pos += 1
+        value |= (byte & 0x7F) << shift
+        if byte < 0x80:
+            return value, pos
+        shift += 7
+    raise _Malformed

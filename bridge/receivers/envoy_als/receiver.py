@@ -28,7 +28,7 @@ from bridge.identity import workload_from_node
 from bridge.pipeline.convert import EntryConverter, StreamState
 from bridge.receivers.envoy_als import _protos
 from bridge.receivers.envoy_als.config import EnvoyALSReceiverConfig
-from bridge.receivers.envoy_als.limits import TokenBucket, truncate_long_values
+from bridge.receivers.envoy_als.limits import TokenBucket, encoded_entry_sizes, truncate_long_values
 from bridge.receivers.envoy_als.spiffe import SpiffeAllowList
 from bridge.receivers.envoy_als.tls import peer_spiffe_id, server_credentials
 from bridge.telemetry import SELF, RateLimitedLogger
@@ -72,6 +72,13 @@ def _entries_of(message: Any) -> tuple[Any, str]:
     return entries, entry_type
 
 
+def _wire_sizes(raw: bytes, entry_type: str, count: int) -> list[int] | None:
+    """The entries' encoded sizes from the wire (a fraction of the cost of `ByteSize()` each),
+    or None when they cannot be matched one to one with the `count` entries upb parsed."""
+    sizes = encoded_entry_sizes(raw, entry_type)
+    return sizes if sizes is not None and len(sizes) == count else None
+
+
 @dataclass(slots=True)
 class _Decoded:
     views: list[EntryView]
@@ -79,15 +86,18 @@ class _Decoded:
     truncated: int = 0  # strings cut to max_value_length
 
 
-def _decode_entries(entries: Any, entry_type: str, max_value_length: int) -> _Decoded:
+def _decode_entries(
+    entries: Any, entry_type: str, max_value_length: int, sizes: Sequence[int] | None = None
+) -> _Decoded:
     """Views of `entries`, their long strings cut to `max_value_length` (0: none are cut).
 
     Only an entry whose encoded size exceeds the limit can hold a string over it, so the field
-    walk of `truncate_long_values` is skipped for the usual small entry at the cost of one C call.
+    walk of `truncate_long_values` is skipped for the usual small entry. The sizes come from
+    `sizes` (read off the wire, one per entry) or, without them, from upb's `ByteSize()`.
     """
     decode = from_http if entry_type == "http" else from_tcp
     out = _Decoded([])
-    for entry in entries:
+    for i, entry in enumerate(entries):
         try:
             view = decode(entry)
         except (ValueError, IndexError) as err:
@@ -96,7 +106,7 @@ def _decode_entries(entries: Any, entry_type: str, max_value_length: int) -> _De
                 f"bad-{entry_type}-entry", "skipping a %s entry that could not be read: %s", entry_type, err
             )
             continue
-        if max_value_length and entry.ByteSize() > max_value_length:
+        if max_value_length and (entry.ByteSize() if sizes is None else sizes[i]) > max_value_length:
             out.truncated += truncate_long_values(view, max_value_length)
         out.views.append(view)
     return out
@@ -259,11 +269,12 @@ class EnvoyALSReceiver:
                 stream.peer,
             )
             return
-        if bucket is not None:
-            entries = self._rate_limit(stream, entries, bucket)
         # A message no longer than the limit cannot hold a string over it.
         limit = self._config.max_value_length if len(raw) > self._config.max_value_length else 0
-        decoded = _decode_entries(entries, entry_type, limit)
+        sizes = _wire_sizes(raw, entry_type, len(entries)) if limit else None
+        if bucket is not None:
+            entries = self._rate_limit(stream, entries, bucket)  # the first ones: `sizes` still lines up
+        decoded = _decode_entries(entries, entry_type, limit, sizes)
         if decoded.unreadable:
             SELF.add("als_bridge_entries_dropped_total", decoded.unreadable, reason="unreadable_entry")
         if decoded.truncated:
