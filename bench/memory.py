@@ -81,7 +81,7 @@ def scrape(port: int) -> tuple[int, dict[str, float]]:
 
     A series is one label set of one metric: a histogram's `_bucket`/`_sum`/`_count` lines and
     its `le` buckets are one series, as the store holds them."""
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as reply:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=120) as reply:
         text = reply.read().decode()
     series: set[str] = set()
     own: dict[str, float] = {}
@@ -139,7 +139,7 @@ def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         started = time.monotonic()
         series, own, history = 0, {}, []
         while loadgen.poll() is None:
-            time.sleep(2.0)
+            time.sleep(5.0)
             series, own = scrape(prom_port)
             history.append((round(time.monotonic() - started, 1), series, round(_rss_now_mib(bridge.pid), 1)))
             settled = len(history) >= 4 and history[-4][1] == series

@@ -435,3 +435,20 @@ def test_keys_that_collide_once_sanitised_share_a_label() -> None:
     attrs = key_values({"a_b": "second", "a.b": "first", "c": "", "n": 3, "ok": True})
     assert attribute_labels(attrs) == {"a_b": "first;second", "n": "3", "ok": "true"}
     assert attribute_labels(key_values({"x.y": "1", "z": "2"})) == {"x_y": "1", "z": "2"}
+
+
+def test_a_large_scrape_is_sent_in_pieces_and_arrives_whole(make: Make) -> None:
+    """Ten thousand Istio-like series are over a hundred megabytes of text; the handler sends it
+    in chunks (Transfer-Encoding: chunked) rather than building it whole."""
+    exporter = make()
+    labels = {f"label_{i}": f"value-{i}" * 3 for i in range(20)}
+    points = [
+        histogram("latency", {**labels, "peer": f"p{n}"}, [0.1, 1.0], [1, 2, 0], 0.5) for n in range(1500)
+    ]
+    exporter.send(Signal.METRICS, request(*points))
+    with urllib.request.urlopen(f"http://127.0.0.1:{exporter.port}/metrics", timeout=10) as reply:
+        assert reply.headers["Transfer-Encoding"] == "chunked"
+        body = reply.read()
+    assert len(body) > 2 * 256 * 1024  # several pieces
+    assert body == exporter.scrape()[0]
+    assert body.count(b"latency_seconds_bucket{") == 1500 * 3

@@ -12,11 +12,12 @@ for OTLP backends); those copies are not served, or a PromQL `sum()` would count
 
 from __future__ import annotations
 
+import itertools
 import logging
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
 
@@ -25,7 +26,7 @@ from bridge.exporters.prometheus.config import PrometheusExporterConfig
 from bridge.exporters.prometheus.exposition import (
     OPENMETRICS_CONTENT_TYPE,
     TEXT_CONTENT_TYPE,
-    render,
+    render_chunks,
     wants_open_metrics,
 )
 from bridge.exporters.prometheus.naming import label_name, sanitize_name
@@ -38,7 +39,7 @@ METRICS_PATH = "/metrics"
 _SHUTDOWN_JOIN = 5.0  # seconds to wait for the server thread once told to stop
 _POLL_INTERVAL = 0.1  # how often the server loop checks for shutdown: bounds how long shutdown() takes
 
-Scrape = Callable[[str], tuple[bytes, str]]  # Accept header -> (body, content type)
+Scrape = Callable[[str], tuple[Iterator[bytes], str]]  # Accept header -> (body pieces, content type)
 
 
 class PrometheusExporter:
@@ -50,7 +51,7 @@ class PrometheusExporter:
         self.name = name
         self._open_metrics = config.enable_open_metrics
         self._store = MetricStore(config, clock)
-        self._server = _listen(name, config.endpoint, self.scrape)
+        self._server = _listen(name, config.endpoint, self.scrape_chunks)
         self.port: int = self._server.server_address[1]
         self._thread = threading.Thread(
             target=self._server.serve_forever,
@@ -72,11 +73,17 @@ class PrometheusExporter:
 
     def scrape(self, accept: str = "") -> tuple[bytes, str]:
         """What `GET /metrics` answers to a scraper sending `accept`: (body, content type)."""
+        chunks, content_type = self.scrape_chunks(accept)
+        return b"".join(chunks), content_type
+
+    def scrape_chunks(self, accept: str = "") -> tuple[Iterator[bytes], str]:
+        """The same body in pieces, as the HTTP handler sends it (see `render_chunks`); the series
+        are taken from the store at once, so the pieces are one consistent snapshot."""
         open_metrics = self._open_metrics and wants_open_metrics(accept)
         families = [f for f in self._store.collect() if not f.name.startswith(SELF_PREFIX)]
         families += self_families()
         content_type = OPENMETRICS_CONTENT_TYPE if open_metrics else TEXT_CONTENT_TYPE
-        return render(families, open_metrics), content_type
+        return render_chunks(families, open_metrics), content_type
 
     def shutdown(self) -> None:
         """Stop serving and free the port; the state is dropped with the exporter."""
@@ -118,12 +125,24 @@ class _Handler(BaseHTTPRequestHandler):
             self._reply(404, b"not found; metrics are at /metrics\n", "text/plain; charset=utf-8")
             return
         try:
-            body, content_type = self.server.scrape(self.headers.get("Accept", ""))
+            chunks, content_type = self.server.scrape(self.headers.get("Accept", ""))
+            first = next(chunks, b"")
         except Exception:  # a bug here must cost one scrape, not the server thread
             log.exception("prometheus: scrape failed")
             self._reply(500, b"scrape failed; see the bridge's log\n", "text/plain; charset=utf-8")
             return
-        self._reply(200, body, content_type)
+        self.send_response(200)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        try:
+            for chunk in itertools.chain((first,), chunks):
+                if chunk:
+                    self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+            self.wfile.write(b"0\r\n\r\n")
+        except Exception:  # too late for a status: end the connection so the scraper sees it cut short
+            log.exception("prometheus: scrape failed while sending")
+            self.close_connection = True
 
     def _reply(self, status: int, body: bytes, content_type: str) -> None:
         self.send_response(status)

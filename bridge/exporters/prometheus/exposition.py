@@ -44,14 +44,33 @@ def wants_open_metrics(accept: str) -> bool:
     return best[True] > 0 and best[True] >= best[False]
 
 
+_CHUNK_BYTES = 256 * 1024
+
+
 def render(families: Iterable[Family], open_metrics: bool) -> bytes:
     """The whole exposition in one format."""
+    return b"".join(render_chunks(families, open_metrics))
+
+
+def render_chunks(families: Iterable[Family], open_metrics: bool) -> Iterator[bytes]:
+    """The exposition in pieces of about `_CHUNK_BYTES`.
+
+    Why pieces: Istio's histograms carry two dozen labels and a line per bucket, so ten thousand
+    series make well over a hundred megabytes of text; sent as it is made, a scrape costs the
+    bridge one piece of memory rather than the whole text (and its copies) at once."""
     lines: list[str] = []
+    size = 0
     for family in families:
-        lines += _family_lines(family, open_metrics)
+        for line in _family_lines(family, open_metrics):
+            lines.append(line)
+            size += len(line) + 1
+            if size >= _CHUNK_BYTES:
+                yield ("\n".join(lines) + "\n").encode("utf-8")
+                lines, size = [], 0
     if open_metrics:
         lines.append("# EOF")
-    return ("\n".join(lines) + "\n").encode("utf-8") if lines else b""
+    if lines:
+        yield ("\n".join(lines) + "\n").encode("utf-8")
 
 
 def _family_lines(family: Family, open_metrics: bool) -> Iterator[str]:
@@ -73,13 +92,31 @@ def _family_lines(family: Family, open_metrics: bool) -> Iterator[str]:
 
 
 def _histogram_lines(name: str, series: Series, value: HistogramValue) -> Iterator[str]:
+    """The series' label text is written once and reused by every bucket line (`le` goes last,
+    after the sorted labels, as in `_sample`)."""
+    text = _label_text(series.labels)
+    bucket_open = f"{name}_bucket{{{text}," if text else f"{name}_bucket{{"
     cumulative = 0
-    for bound, count in zip((*value.bounds, math.inf), value.counts, strict=True):
+    for bound, count in zip(_bound_texts(value.bounds), value.counts, strict=True):
         cumulative += count
-        yield _sample(f"{name}_bucket", (*series.labels, ("le", number_text(bound))), cumulative)
+        yield f'{bucket_open}le="{bound}"}} {cumulative}'
+    braced = f"{{{text}}}" if text else ""
     if value.sum is not None:
-        yield _sample(f"{name}_sum", series.labels, value.sum)
-    yield _sample(f"{name}_count", series.labels, value.count)
+        yield f"{name}_sum{braced} {number_text(value.sum)}"
+    yield f"{name}_count{braced} {value.count}"
+
+
+_BOUND_TEXTS: dict[tuple[float, ...], tuple[str, ...]] = {}
+
+
+def _bound_texts(bounds: tuple[float, ...]) -> tuple[str, ...]:
+    """`le` values of a bucket layout, +Inf included; layouts are few, so they are kept."""
+    texts = _BOUND_TEXTS.get(bounds)
+    if texts is None:
+        texts = tuple(number_text(b) for b in (*bounds, math.inf))
+        if len(_BOUND_TEXTS) < 1000:
+            _BOUND_TEXTS[bounds] = texts
+    return texts
 
 
 def _summary_lines(name: str, series: Series, value: SummaryValue) -> Iterator[str]:
@@ -89,11 +126,14 @@ def _summary_lines(name: str, series: Series, value: SummaryValue) -> Iterator[s
     yield _sample(f"{name}_count", series.labels, value.count)
 
 
+def _label_text(labels: Labels) -> str:
+    return ",".join(f'{key}="{escape_label_value(text)}"' for key, text in labels)
+
+
 def _sample(name: str, labels: Labels, value: float) -> str:
     if not labels:
         return f"{name} {number_text(value)}"
-    pairs = ",".join(f'{key}="{escape_label_value(text)}"' for key, text in labels)
-    return f"{name}{{{pairs}}} {number_text(value)}"
+    return f"{name}{{{_label_text(labels)}}} {number_text(value)}"
 
 
 def number_text(value: float) -> str:
