@@ -84,6 +84,7 @@ _OUTBOUND_ID_KEYS = (
     "wasm.upstream_peer_id",
     "envoy.wasm.metadata_exchange.upstream_id",
 )
+_ANY_ID_KEYS = frozenset(_INBOUND_ID_KEYS + _OUTBOUND_ID_KEYS)  # one probe when no id is logged
 _INBOUND_KEYS = frozenset(k for k, _ in _INBOUND_PEER_KEYS)
 _OUTBOUND_KEYS = frozenset(k for k, _ in _OUTBOUND_PEER_KEYS)
 _PEER_UNKNOWN = "envoy.wasm.metadata_exchange.peer_unknown"
@@ -222,10 +223,11 @@ class IdentityResolver:
         share a cached peer, and the same blob in new objects always finds it."""
         inbound = direction is _INBOUND
         raw_id = None
-        for id_key in _INBOUND_ID_KEYS if inbound else _OUTBOUND_ID_KEYS:
-            raw_id = fs.get(id_key)
-            if raw_id is not None:
-                break
+        if not _ANY_ID_KEYS.isdisjoint(fs):
+            for id_key in _INBOUND_ID_KEYS if inbound else _OUTBOUND_ID_KEYS:
+                raw_id = fs.get(id_key)
+                if raw_id is not None:
+                    break
         cache = self._cache
         error = ""
         for key, layout in _INBOUND_PEER_KEYS if inbound else _OUTBOUND_PEER_KEYS:
