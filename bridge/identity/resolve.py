@@ -28,7 +28,8 @@ A failed decode does not stop the search: the next source may still name the pee
 `Ends.peer_error` keeps the first failure so the span can say why the metadata was unusable.
 
 Cost: decoded peers (and errors) are cached by their raw bytes plus the raw peer id, so a
-repeated blob costs one tuple hash and one dict probe. The cache is cleared when it reaches
+repeated blob costs one tuple hash and one dict probe, and the `Ends` of a repeated
+(local, peer, direction) is handed out again rather than rebuilt. The cache is cleared when it reaches
 `CACHE_SIZE` entries, which bounds memory against a stream of unique garbage.
 """
 
@@ -59,38 +60,41 @@ UNKNOWN_PEER = Workload()
 
 # How the bytes under a key are laid out when the type URL alone does not say (BytesValue).
 _STRUCTISH, _FLATNODE, _RAW_STRUCT = 0, 1, 2
-_PEER_KEYS: dict[Direction, tuple[tuple[str, int], ...]] = {
-    Direction.INBOUND: (
-        ("downstream_peer", _STRUCTISH),
-        ("downstream_peer_obj", _STRUCTISH),
-        ("wasm.downstream_peer", _FLATNODE),
-        ("envoy.wasm.metadata_exchange.downstream", _RAW_STRUCT),
-    ),
-    Direction.OUTBOUND: (
-        ("upstream_peer", _STRUCTISH),
-        ("upstream_peer_obj", _STRUCTISH),
-        ("wasm.upstream_peer", _FLATNODE),
-        ("envoy.wasm.metadata_exchange.upstream", _RAW_STRUCT),
-    ),
-}
-_ID_KEYS: dict[Direction, tuple[str, ...]] = {
-    Direction.INBOUND: (
-        "downstream_peer_id",
-        "wasm.downstream_peer_id",
-        "envoy.wasm.metadata_exchange.downstream_id",
-    ),
-    Direction.OUTBOUND: (
-        "upstream_peer_id",
-        "wasm.upstream_peer_id",
-        "envoy.wasm.metadata_exchange.upstream_id",
-    ),
-}
-_INBOUND_KEYS = frozenset(k for k, _ in _PEER_KEYS[Direction.INBOUND])
-_OUTBOUND_KEYS = frozenset(k for k, _ in _PEER_KEYS[Direction.OUTBOUND])
+# Per direction as separate tuples, chosen with `is`: an Enum's `__hash__` is Python code, so
+# a dict keyed by `Direction` costs more per entry than the lookups it serves.
+_INBOUND_PEER_KEYS = (
+    ("downstream_peer", _STRUCTISH),
+    ("downstream_peer_obj", _STRUCTISH),
+    ("wasm.downstream_peer", _FLATNODE),
+    ("envoy.wasm.metadata_exchange.downstream", _RAW_STRUCT),
+)
+_OUTBOUND_PEER_KEYS = (
+    ("upstream_peer", _STRUCTISH),
+    ("upstream_peer_obj", _STRUCTISH),
+    ("wasm.upstream_peer", _FLATNODE),
+    ("envoy.wasm.metadata_exchange.upstream", _RAW_STRUCT),
+)
+_INBOUND_ID_KEYS = (
+    "downstream_peer_id",
+    "wasm.downstream_peer_id",
+    "envoy.wasm.metadata_exchange.downstream_id",
+)
+_OUTBOUND_ID_KEYS = (
+    "upstream_peer_id",
+    "wasm.upstream_peer_id",
+    "envoy.wasm.metadata_exchange.upstream_id",
+)
+_ANY_ID_KEYS = frozenset(_INBOUND_ID_KEYS + _OUTBOUND_ID_KEYS)  # one probe when no id is logged
+_INBOUND_KEYS = frozenset(k for k, _ in _INBOUND_PEER_KEYS)
+_OUTBOUND_KEYS = frozenset(k for k, _ in _OUTBOUND_PEER_KEYS)
 _PEER_UNKNOWN = "envoy.wasm.metadata_exchange.peer_unknown"
-_NO_PEER_KEYS = ("peer_not_found", "wasm." + _PEER_UNKNOWN)
+_NO_PEER_KEYS = frozenset({"peer_not_found", "wasm." + _PEER_UNKNOWN})
 _ID_SENTINELS = frozenset({"", "unknown", _PEER_UNKNOWN})
 _BASE64_CHARS = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/="
+_INBOUND, _OUTBOUND = Direction.INBOUND, Direction.OUTBOUND
+_MISS = object()  # a cache probe's default: None is a cached result too (nothing decoded)
+
+_Decoded = Workload | PeerMetadataError | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,10 +114,10 @@ def detect_direction(view: EntryView) -> Direction:
         inbound = not _INBOUND_KEYS.isdisjoint(fs)
         outbound = not _OUTBOUND_KEYS.isdisjoint(fs)
         if inbound != outbound:
-            return Direction.INBOUND if inbound else Direction.OUTBOUND
+            return _INBOUND if inbound else _OUTBOUND
     by_cluster = direction_from_cluster(view.upstream_cluster)
     # No signal: gateways (`router~`) and local replies are outbound; see the module docstring.
-    return by_cluster if by_cluster is not None else Direction.OUTBOUND
+    return by_cluster if by_cluster is not None else _OUTBOUND
 
 
 def _looks_base64(data: bytes) -> bool:
@@ -157,26 +161,53 @@ class IdentityResolver:
 
     def __init__(self, static_peers: list[StaticPeer]) -> None:
         self._static = StaticPeerMap(static_peers)
-        self._cache: dict[object, Workload | PeerMetadataError | None] = {}
+        self._cache: dict[object, _Decoded] = {}
+        # Ends handed out again, by (id(local), id(peer)), one map per direction; see `_ends`.
+        self._inbound_ends: dict[tuple[int, int], Ends] = {}
+        self._outbound_ends: dict[tuple[int, int], Ends] = {}
 
     def resolve(self, view: EntryView, local: Workload) -> Ends:
         """The two ends of `view`, reported by the proxy whose identity is `local`."""
         direction = detect_direction(view)
         peer, error = self._peer(view, direction)
-        return Ends(local, peer or UNKNOWN_PEER, direction, error)
+        if error:
+            return Ends(local, peer or UNKNOWN_PEER, direction, error)
+        return self._ends(local, peer or UNKNOWN_PEER, direction)
+
+    def _ends(self, local: Workload, peer: Workload, direction: Direction) -> Ends:
+        """The same `Ends` object for a repeated (local, peer, direction) with no error.
+
+        Why: building a frozen dataclass costs more than the rest of a cache-hit resolve, and
+        the peers are the decode cache's own objects, so they repeat. Keyed by `id()` (hashing a
+        `Workload` walks its fields); a held `Ends` keeps both objects alive, so their ids cannot
+        be reused while it is held, and the `is` checks make that explicit."""
+        memo = self._inbound_ends if direction is _INBOUND else self._outbound_ends
+        key = (id(local), id(peer))
+        ends = memo.get(key)
+        if ends is not None and ends.local is local and ends.peer is peer:
+            return ends
+        if len(memo) >= CACHE_SIZE:
+            memo.clear()
+        ends = memo[key] = Ends(local, peer, direction, "")
+        return ends
 
     def _peer(self, view: EntryView, direction: Direction) -> tuple[Workload | None, str]:
         fs = view.filter_state
-        if fs and any(key in fs for key in _NO_PEER_KEYS):
-            return self._fallback(view, direction), ""  # the exchange ran and found no peer
-        found, error = self._from_filter_state(fs, direction) if fs else (None, "")
-        if found is not None:
-            return found, error
-        headers = view.request_headers if direction is Direction.INBOUND else view.response_headers
+        error = ""
+        if fs:
+            if not _NO_PEER_KEYS.isdisjoint(fs):
+                return self._fallback(view, direction), ""  # the exchange ran and found no peer
+            found, error = self._from_filter_state(fs, direction)
+            if found is not None:
+                return found, error
+        headers = view.request_headers if direction is _INBOUND else view.response_headers
         text = headers.get(PEER_METADATA_HEADER) if headers else None
         if text:
             id_text = headers.get(PEER_METADATA_ID_HEADER)
-            result = self._cached(("h", text, id_text), _decode_header, text, id_text)
+            key = ("h", text, id_text)
+            result = self._cache.get(key, _MISS)
+            if result is _MISS:
+                result = self._decode(key, _decode_header, text, id_text)
             if isinstance(result, Workload):
                 return result, error
             error = error or str(result)
@@ -185,16 +216,28 @@ class IdentityResolver:
     def _from_filter_state(
         self, fs: dict[str, FilterStateValue], direction: Direction
     ) -> tuple[Workload | None, str]:
-        """The first peer key of `direction` that decodes, and the first error met on the way."""
+        """The first peer key of `direction` that decodes, and the first error met on the way.
+
+        Cache key: (layout, value, raw id) with the `FilterStateValue` tuples themselves, so the
+        type URLs and the full bytes are compared exactly on a hit: a different blob can never
+        share a cached peer, and the same blob in new objects always finds it."""
+        inbound = direction is _INBOUND
+        raw_id = None
+        if not _ANY_ID_KEYS.isdisjoint(fs):
+            for id_key in _INBOUND_ID_KEYS if inbound else _OUTBOUND_ID_KEYS:
+                raw_id = fs.get(id_key)
+                if raw_id is not None:
+                    break
+        cache = self._cache
         error = ""
-        raw_id = next((fs[k] for k in _ID_KEYS[direction] if k in fs), None)
-        id_part = (raw_id.type_url, raw_id.value) if raw_id is not None else None
-        for key, layout in _PEER_KEYS[direction]:
+        for key, layout in _INBOUND_PEER_KEYS if inbound else _OUTBOUND_PEER_KEYS:
             value = fs.get(key)
             if value is None:
                 continue
-            cache_key = (layout, value.type_url, value.value, id_part)
-            result = self._cached(cache_key, _decode_state, layout, value, raw_id)
+            cache_key = (layout, value, raw_id)
+            result = cache.get(cache_key, _MISS)
+            if result is _MISS:
+                result = self._decode(cache_key, _decode_state, layout, value, raw_id)
             if isinstance(result, Workload):
                 return result, error
             error = error or str(result)
@@ -202,38 +245,40 @@ class IdentityResolver:
 
     def _fallback(self, view: EntryView, direction: Direction) -> Workload | None:
         """Static map, then (outbound only) the cluster name and the authority."""
-        if direction is Direction.INBOUND:
+        if direction is _INBOUND:
             return self._static.match(ip=view.downstream_remote_ip or view.downstream_direct_remote_ip)
         static = self._static.match(view.upstream_remote_ip, view.upstream_cluster, view.authority)
         if static is not None:
             return static
         if view.upstream_cluster:
-            name = view.upstream_cluster
-            found = self._cached(("c", name), _from_cluster, name)
+            found = self._cached(("c", view.upstream_cluster), _from_cluster, view.upstream_cluster)
             if isinstance(found, Workload):
                 return found
         if view.authority:
-            authority = view.authority
-            found = self._cached(("a", authority), workload_from_authority, authority)
+            found = self._cached(("a", view.authority), workload_from_authority, view.authority)
             if isinstance(found, Workload):
                 return found
         return None
 
-    def _cached(
-        self, key: object, decode: Callable[..., Workload | None], *args: object
-    ) -> Workload | PeerMetadataError | None:
+    def _cached(self, key: object, decode: Callable[..., Workload | None], *args: object) -> _Decoded:
         """`decode(*args)`'s result (or its `PeerMetadataError`) for `key`, decoded once while cached."""
         try:
             return self._cache[key]
         except KeyError:
-            pass
-        result: Workload | PeerMetadataError | None
+            return self._decode(key, decode, *args)
+
+    def _decode(self, key: object, decode: Callable[..., Workload | None], *args: object) -> _Decoded:
+        """Decode on a cache miss and remember the result (or its `PeerMetadataError`) under `key`."""
+        result: _Decoded
         try:
             result = decode(*args)
         except PeerMetadataError as err:  # counted per entry by the receiver, via Ends.peer_error
             result = err
         if len(self._cache) >= CACHE_SIZE:
             self._cache.clear()
+            # the held Ends keep old peers alive; let them go with the cache that made them
+            self._inbound_ends.clear()
+            self._outbound_ends.clear()
         self._cache[key] = result
         return result
 

@@ -8,11 +8,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from bridge.decode import EntryView
-from bridge.identity import IdentityResolver, Workload
+from bridge.identity import Ends, IdentityResolver, Workload
 from bridge.logs import build_log
 from bridge.metrics.recorder import MetricsRecorder
 from bridge.pipeline.consumer import FanOut, Item
-from bridge.spans import Reporters, build_spans
+from bridge.spans import Reporters, SpanSet, build_spans
 from bridge.telemetry import SELF
 
 
@@ -47,25 +47,31 @@ class EntryConverter:
 
     def convert(self, stream: StreamState, views: list[EntryView]) -> list[str]:
         """Convert one message's entries; returns the peer-metadata errors seen (for the caller
-        to count and log once per stream)."""
+        to count and log once per stream).
+
+        Hot path: bound methods and flags are read once per message, and the metrics recorder
+        takes its lock once per message (`record_many`), not once per entry."""
         local = stream.local
         assert local is not None
+        resolve, reporters, metrics = self._resolver.resolve, self._reporters, self._metrics
+        want_spans, want_logs = bool(self._traces), bool(self._logs)
         spans: list[Item] = []
         logs: list[Item] = []
         errors: list[str] = []
-        want_spans, want_logs = bool(self._traces), bool(self._logs)
-        metrics = self._metrics
+        recorded: list[tuple[EntryView, Ends, SpanSet]] = []
         for view in views:
-            ends = self._resolver.resolve(view, local)
+            ends = resolve(view, local)
             if ends.peer_error:
                 errors.append(ends.peer_error)
-            span_set = build_spans(view, ends, self._reporters)
+            span_set = build_spans(view, ends, reporters)
             if metrics is not None:
-                metrics.record(view, ends, span_set)
+                recorded.append((view, ends, span_set))
             if want_spans:
-                spans.extend(span_set.spans)
+                spans += span_set.spans
             if want_logs:
                 logs.append((local, build_log(view, ends, span_set, stream.log_name)))
+        if metrics is not None and recorded:
+            metrics.record_many(recorded)
         if spans:
             self._traces.consume(spans)
             SELF.add("als_bridge_spans_created_total", len(spans))

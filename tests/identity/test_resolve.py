@@ -255,3 +255,48 @@ def test_cache_is_bounded(resolver: IdentityResolver, monkeypatch: pytest.Monkey
             entry_view(filter_state={"downstream_peer": any_struct(lower_struct(name=f"p{i}"))}), LOCAL
         )
     assert resolver.cache_len() <= 5
+
+
+def _fresh(value: FilterStateValue) -> FilterStateValue:
+    """The same type URL and bytes in new objects, as the decoder makes them for every entry."""
+    return FilterStateValue(str(value.type_url), bytes(bytearray(value.value)))
+
+
+def test_a_new_copy_of_the_same_blob_hits_the_cache(resolver: IdentityResolver) -> None:
+    blob = any_struct(lower_struct())
+    first = resolver.resolve(entry_view(filter_state={"downstream_peer": blob}), LOCAL)
+    size = resolver.cache_len()
+    again = resolver.resolve(entry_view(filter_state={"downstream_peer": _fresh(blob)}), LOCAL)
+    assert again.peer is first.peer
+    assert resolver.cache_len() == size
+
+
+def test_different_blobs_never_share_a_cached_peer(resolver: IdentityResolver) -> None:
+    # same length, one byte apart, and the same bytes under another type URL or peer id
+    a, b = any_struct(lower_struct(name="pod-a")), any_struct(lower_struct(name="pod-b"))
+    assert len(a.value) == len(b.value)
+    ends_a = resolver.resolve(entry_view(filter_state={"downstream_peer": a}), LOCAL)
+    ends_b = resolver.resolve(entry_view(filter_state={"downstream_peer": b}), LOCAL)
+    assert (ends_a.peer.instance, ends_b.peer.instance) == ("pod-a", "pod-b")
+    as_bytes = FilterStateValue(any_bytes(b"").type_url, a.value)
+    other_type = resolver.resolve(entry_view(filter_state={"downstream_peer": as_bytes}), LOCAL)
+    assert other_type.peer is not ends_a.peer
+    with_id = resolver.resolve(
+        entry_view(filter_state={"downstream_peer": a, "downstream_peer_id": any_string(REVIEWS_NODE_ID)}),
+        LOCAL,
+    )
+    assert with_id.peer is not ends_a.peer
+    assert with_id.peer.node_id == REVIEWS_NODE_ID
+
+
+def test_repeated_ends_are_the_same_object_per_local_peer_and_direction(resolver: IdentityResolver) -> None:
+    fs = {"downstream_peer": any_struct(lower_struct())}
+    first = resolver.resolve(entry_view(filter_state=dict(fs)), LOCAL)
+    assert resolver.resolve(entry_view(filter_state=dict(fs)), LOCAL) is first
+    other_local = workload_from_node(istio_node(node_id="sidecar~10.0.0.9~other-1.ns~ns.svc.cluster.local"))
+    elsewhere = resolver.resolve(entry_view(filter_state=dict(fs)), other_local)
+    assert elsewhere.local is other_local
+    assert elsewhere.peer is first.peer
+    outbound = resolver.resolve(entry_view(filter_state={"upstream_peer": fs["downstream_peer"]}), LOCAL)
+    assert outbound.direction is Direction.OUTBOUND
+    assert outbound.peer is first.peer
