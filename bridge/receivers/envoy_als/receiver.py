@@ -165,7 +165,16 @@ class EnvoyALSReceiver:
 
     def _server_options(self) -> list[tuple[str, int]]:
         cap = max(self._config.max_recv_msg_size * _GRPC_HARD_CAP_FACTOR, 4 * 1024 * 1024)
-        options = [("grpc.max_receive_message_length", cap), ("grpc.so_reuseport", int(self._reuse_port))]
+        options = [
+            ("grpc.max_receive_message_length", cap),
+            ("grpc.so_reuseport", int(self._reuse_port)),
+            # No window growth by bandwidth-delay probing: on a fast link gRPC grows each
+            # stream's HTTP/2 window to megabytes, so a saturated bridge with a few dozen Envoy
+            # streams held hundreds of MB of unread messages (bench/memory.py: 384 -> 199 MiB
+            # peak, same entries/s). The default windows keep Envoy sending at full speed while
+            # the bridge keeps up, and flow control slows it when the bridge cannot.
+            ("grpc.http2.bdp_probe", 0),
+        ]
         if self._config.max_concurrent_streams:
             # Per connection (HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS: the client queues the rest);
             # the cap over all connections is kept in `_admit`.
