@@ -58,7 +58,7 @@ receivers:
     endpoint: 127.0.0.1:{als_port}
     reporters: both
     metrics:
-      interval: 5s
+      interval: {args.metrics_interval}
 processors:
   batch:
 exporters:
@@ -375,6 +375,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch", type=int, default=0, help="entries per message (0: fill 16 KiB)")
     parser.add_argument("--workers", type=int, default=1, help="service.workers")
     parser.add_argument("--compression", choices=("gzip", "none"), default="gzip")
+    parser.add_argument(
+        "--metrics-interval", default="15s", help="receivers.envoy_als.metrics.interval (default: the default)"
+    )
     parser.add_argument("--no-baseline", action="store_true", help="skip the SDK baseline")
     parser.add_argument("--timeout", type=float, default=60.0, help="longest wait for the export to drain")
     parser.add_argument("--out", type=Path, default=RESULTS)

@@ -42,6 +42,7 @@ def _bench_args(workers: int, args: argparse.Namespace) -> argparse.Namespace:
         batch=args.batch,
         workers=workers,
         compression=args.compression,
+        metrics_interval="15s",
         timeout=60.0,
         profile=None,
     )
