@@ -3,8 +3,8 @@
 Why not parse the request whole: with tens of thousands of series a cumulative export is tens of
 megabytes, and a parsed protobuf of it several times that, all alive at once while the store
 takes it in. Walking the wire format to each `Metric` and parsing only that keeps the peak at
-one metric's size. Only the framing is read here (three levels of length-delimited fields);
-every message that is used is parsed by protobuf itself.
+one metric's size. Only the framing is read here (three levels of length-delimited fields, with
+`bridge.protowire`); every message that is used is parsed by protobuf itself.
 """
 
 from __future__ import annotations
@@ -12,16 +12,16 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from google.protobuf.message import DecodeError
 from opentelemetry.proto.metrics.v1.metrics_pb2 import Metric
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource
+
+from bridge.protowire import LEN, fields
 
 # Field numbers (opentelemetry/proto/metrics/v1/metrics.proto and the collector service).
 _REQUEST_RESOURCE_METRICS = 1
 _RESOURCE_METRICS_RESOURCE = 1
 _RESOURCE_METRICS_SCOPE_METRICS = 2
 _SCOPE_METRICS_METRICS = 2
-_LEN = 2  # wire type of length-delimited fields
 
 
 @dataclass(slots=True)
@@ -36,42 +36,11 @@ class ResourceBlock:
             yield Metric.FromString(raw.tobytes())
 
 
-def _varint(buf: memoryview, i: int) -> tuple[int, int]:
-    value = shift = 0
-    while True:
-        if i >= len(buf) or shift > 63:
-            raise DecodeError("truncated or overlong varint")
-        byte = buf[i]
-        i += 1
-        value |= (byte & 0x7F) << shift
-        if byte < 0x80:
-            return value, i
-        shift += 7
-
-
 def length_delimited(buf: memoryview, wanted: int) -> Iterator[memoryview]:
     """The values of field `wanted` (length-delimited) of one message; other fields are skipped."""
-    i, end = 0, len(buf)
-    while i < end:
-        key, i = _varint(buf, i)
-        number, wire_type = key >> 3, key & 7
-        if wire_type == _LEN:
-            length, i = _varint(buf, i)
-            if i + length > end:
-                raise DecodeError("a field runs past the end of its message")
-            if number == wanted:
-                yield buf[i : i + length]
-            i += length
-        elif wire_type == 0:
-            _, i = _varint(buf, i)
-        elif wire_type == 1:
-            i += 8
-        elif wire_type == 5:
-            i += 4
-        else:
-            raise DecodeError(f"unsupported wire type {wire_type}")
-    if i != end:
-        raise DecodeError("a fixed-size field runs past the end of its message")
+    for number, wire_type, start, end in fields(buf):
+        if number == wanted and wire_type == LEN:
+            yield buf[start:end]
 
 
 def resource_blocks(payload: bytes) -> list[ResourceBlock]:

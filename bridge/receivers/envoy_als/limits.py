@@ -11,6 +11,7 @@ from collections.abc import Callable
 from operator import attrgetter
 
 from bridge.decode import EntryView
+from bridge.protowire import LEN, WireFormatError, fields
 
 # The EntryView string fields a client fills freely. Left out: `method`, `protocol_version`,
 # `tls_version` and `response_flags`, which the decoder builds from enums and so are short by
@@ -104,7 +105,7 @@ def _cut_values(headers: dict[str, str], limit: int) -> int:
 
 # StreamAccessLogsMessage's `http_logs` and `tcp_logs`: each holds `repeated log_entry = 1`.
 _LOGS_FIELD = {"http": 2, "tcp": 3}
-_LOG_ENTRY_TAG = 1 << 3 | 2  # field 1, length-delimited
+_LOG_ENTRY = 1
 
 
 def encoded_entry_sizes(raw: bytes, entry_type: str) -> list[int] | None:
@@ -123,60 +124,15 @@ def encoded_entry_sizes(raw: bytes, entry_type: str) -> list[int] | None:
     wanted, other = _LOGS_FIELD[entry_type], _LOGS_FIELD["tcp" if entry_type == "http" else "http"]
     sizes: list[int] = []
     try:
-        pos, end = 0, len(raw)
-        while pos < end:
-            tag, pos = _varint(raw, pos)
-            field, wire_type = tag >> 3, tag & 7
-            if field == other:
+        for number, wire_type, start, end in fields(raw):
+            if number == other:
                 return None  # a oneof switch: upb kept only the entries after it
-            if wire_type == 2:
-                length, pos = _varint(raw, pos)
-                if field == wanted:
-                    _entry_lengths(raw, pos, pos + length, sizes)
-                pos += length
-            elif wire_type == 0:
-                _, pos = _varint(raw, pos)
-            elif wire_type in (1, 5):
-                pos += 8 if wire_type == 1 else 4
-            else:
-                return None
-        return sizes if pos == end else None
-    except _Malformed:
+            if number == wanted and wire_type == LEN:
+                sizes += [
+                    entry_end - entry_start
+                    for field, field_type, entry_start, entry_end in fields(raw, start, end)
+                    if field == _LOG_ENTRY and field_type == LEN
+                ]
+    except WireFormatError:
         return None
-
-
-class _Malformed(Exception):
-    pass
-
-
-def _entry_lengths(raw: bytes, pos: int, end: int, sizes: list[int]) -> None:
-    """Append the length of each `log_entry` in raw[pos:end] (an HTTP/TCPAccessLogEntries)."""
-    while pos < end:
-        tag, pos = _varint(raw, pos)
-        if tag == _LOG_ENTRY_TAG:
-            length, pos = _varint(raw, pos)
-            sizes.append(length)
-            pos += length
-        elif tag & 7 == 2:
-            length, pos = _varint(raw, pos)
-            pos += length
-        elif tag & 7 == 0:
-            _, pos = _varint(raw, pos)
-        elif tag & 7 in (1, 5):
-            pos += 8 if tag & 7 == 1 else 4
-        else:
-            raise _Malformed
-    if pos != end:
-        raise _Malformed
-
-
-def _varint(raw: bytes, pos: int) -> tuple[int, int]:
-    value = shift = 0
-    while pos < len(raw):
-        byte = raw[pos]
-        pos += 1
-        value |= (byte & 0x7F) << shift
-        if byte < 0x80:
-            return value, pos
-        shift += 7
-    raise _Malformed
+    return sizes
