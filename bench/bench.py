@@ -376,7 +376,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=1, help="service.workers")
     parser.add_argument("--compression", choices=("gzip", "none"), default="gzip")
     parser.add_argument(
-        "--metrics-interval", default="15s", help="receivers.envoy_als.metrics.interval (default: the default)"
+        "--metrics-interval", default="15s", help="receivers.envoy_als.metrics.interval (its default: 15s)"
     )
     parser.add_argument("--no-baseline", action="store_true", help="skip the SDK baseline")
     parser.add_argument("--timeout", type=float, default=60.0, help="longest wait for the export to drain")

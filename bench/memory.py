@@ -177,7 +177,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--workloads", type=int, default=240, help="distinct workloads (more: more series)")
     parser.add_argument("--streams", type=int, default=48)
-    parser.add_argument("--templates", type=int, default=256, help="distinct calls per stream")
+    parser.add_argument(
+        "--templates", type=int, default=32, help="distinct calls per stream (32 x 48 streams: ~10k series)"
+    )
     parser.add_argument("--rate", type=float, default=0.0, help="entries/s (0: as fast as the bridge reads)")
     parser.add_argument("--min-series", type=int, default=10_000, help="fail when fewer series appear")
     parser.add_argument(
