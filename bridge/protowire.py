@@ -16,7 +16,7 @@ from google.protobuf.message import DecodeError
 VARINT, I64, LEN, I32 = 0, 1, 2, 5  # the wire types a proto3 message holds (groups are not read)
 
 
-class WireFormatError(DecodeError):
+class WireFormatError(DecodeError):  # type: ignore[misc]  # protobuf is untyped here (Any)
     """The bytes are not a well-framed message: a truncated field, an overlong varint, a group."""
 
 

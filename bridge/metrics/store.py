@@ -35,6 +35,9 @@ Temporality = Literal["cumulative", "delta"]
 LabelValues = tuple[str, ...]
 ResourceKey = Hashable  # a Workload, or None for the bridge's own resource
 EncodedMetric = tuple[bytes, int]  # a serialized Metric and its number of data points
+# An Istio histogram point is about 1 KB (two dozen labels, the buckets): a `Metric` of this many
+# points is about 1 MB, a quarter of the 4 MiB most OTLP receivers take in one request.
+POINTS_PER_METRIC = 1000
 
 SELF.describe(
     "als_bridge_metric_overflow_total", "counter", "Points folded into an overflow series, by metric"
@@ -161,8 +164,10 @@ class Instrument:
 
     def collect_encoded(
         self, start_ns: int, now_ns: int, temporality: Temporality
-    ) -> dict[ResourceKey, EncodedMetric]:
-        """As `collect`, but each Metric already serialized (what the pipeline exports)."""
+    ) -> dict[ResourceKey, list[EncodedMetric]]:
+        """As `collect`, but serialized (what the pipeline exports), and in `Metric`s of at most
+        `POINTS_PER_METRIC` points: a request must stay within what receivers take (gRPC's
+        default is 4 MiB), and only whole `Metric`s can be moved between requests."""
         series = self._series
         if temporality == "delta":
             self._series = {}
@@ -181,7 +186,10 @@ class Instrument:
                 point = wire.number_point(attributes, start_ns, now_ns, state.value)
             points.setdefault(resource, []).append(point)
         return {
-            resource: (wire.metric(self.name, self.description, self.unit, self.kind, agg, pts), len(pts))
+            resource: [
+                (wire.metric(self.name, self.description, self.unit, self.kind, agg, chunk), len(chunk))
+                for chunk in (pts[i : i + POINTS_PER_METRIC] for i in range(0, len(pts), POINTS_PER_METRIC))
+            ]
             for resource, pts in points.items()
         }
 
@@ -266,8 +274,8 @@ class MetricStore:
             if temporality == "delta":
                 self.generation += 1
             for inst in self.instruments:
-                for resource, metric in inst.collect_encoded(start_ns, now_ns, temporality).items():
-                    by_resource.setdefault(resource, []).append(metric)
+                for resource, metrics in inst.collect_encoded(start_ns, now_ns, temporality).items():
+                    by_resource.setdefault(resource, []).extend(metrics)
         return by_resource
 
     def collect(

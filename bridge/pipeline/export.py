@@ -18,6 +18,29 @@ _ENCODERS: dict[Signal, Callable[[list[Item]], Any]] = {
 }
 
 
+# gRPC's default receive limit, which the Collector's OTLP receiver and most others keep: a bigger
+# request is refused whole. Metrics are the signal that gets there on its own: every interval
+# exports every series, and ten thousand Istio series are over ten megabytes.
+MAX_METRICS_REQUEST_BYTES = 4 * 1024 * 1024
+_REQUEST_HEADROOM = 64 * 1024  # resources, scopes and length prefixes around the metrics
+
+
+def metric_requests(items: list[Item], limit: int = MAX_METRICS_REQUEST_BYTES) -> list[list[Item]]:
+    """Metric items grouped, in order, into requests that stay under `limit` bytes. A single
+    `Metric` over the limit still goes alone (the store keeps them to a quarter of it)."""
+    budget = limit - _REQUEST_HEADROOM
+    parts: list[list[Item]] = [[]]
+    size = 0
+    for item in items:
+        item_size = len(item[1][0]) + 8  # the Metric and its field's tag and length
+        if parts[-1] and size + item_size > budget:
+            parts.append([])
+            size = 0
+        parts[-1].append(item)
+        size += item_size
+    return parts
+
+
 class ExportStage:
     def __init__(self, signal: Signal, exporters: Sequence[QueuedExporter]) -> None:
         self._signal = signal
@@ -27,9 +50,11 @@ class ExportStage:
     def consume(self, items: list[Item]) -> None:
         if not items:
             return
-        request = self._encode(items)
-        for exporter in self._exporters:
-            exporter.submit(self._signal, request)
+        parts = metric_requests(items) if self._signal is Signal.METRICS else [items]
+        for part in parts:
+            request = self._encode(part)
+            for exporter in self._exporters:
+                exporter.submit(self._signal, request)
 
     def flush(self) -> None:
         """Nothing held here; exporters drain their own queues."""
