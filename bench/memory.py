@@ -21,12 +21,10 @@ import argparse
 import json
 import os
 import platform
-import re
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -34,99 +32,54 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench.bench import _free_port, _stop, _wait_port, peak_rss_mib  # noqa: E402
+from bench.bench import _free_port, _stop, peak_rss_mib  # noqa: E402
+from tests.reliability.bridge_process import BridgeProcess, bridge_config  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results" / "memory.json"
-_SAMPLE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{.*\})?\s+(\S+)")
-_LE = re.compile(r',?le="[^"]*"')
 
 
-def _config(als_port: int, dead_port: int, prom_port: int) -> str:
-    return f"""\
-receivers:
-  envoy_als:
-    endpoint: 127.0.0.1:{als_port}
-    metrics:
-      interval: 2s
-processors:
-  batch:
-exporters:
-  otlp:
-    endpoint: 127.0.0.1:{dead_port}
-    tls:
-      insecure: true
-    retry_on_failure:
-      max_elapsed_time: 0s
-      max_interval: 1s
-  prometheus:
-    endpoint: 127.0.0.1:{prom_port}
-service:
-  pipelines:
-    traces:
-      receivers: [envoy_als]
-      processors: [batch]
-      exporters: [otlp]
-    metrics:
-      receivers: [envoy_als]
-      processors: [batch]
-      exporters: [otlp, prometheus]
-  telemetry:
-    logs:
-      level: error
-"""
+# The exporter's retries never give up, so nothing leaves its queue while the backend is down.
+_RETRY_FOREVER = {"max_elapsed_time": "0s", "max_interval": "1s"}
+Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
 
-def scrape(port: int) -> tuple[int, dict[str, float]]:
-    """(metric series outside the bridge's own `als_bridge_*`, the bridge's own samples).
+def _config(dead_port: int) -> dict[str, Any]:
+    """The reliability tests' bridge (traces to `otlp`, metrics to `prometheus`), with every metric
+    family at a short interval and the metrics going to the dead `otlp` backend as well."""
+    config = bridge_config(
+        f"127.0.0.1:{dead_port}", retry=_RETRY_FOREVER, receiver={"metrics": {"interval": "2s"}}
+    )
+    metrics = config["service"]["pipelines"]["metrics"]
+    metrics["processors"] = ["batch"]
+    metrics["exporters"].append("otlp")
+    config["service"]["telemetry"] = {"logs": {"level": "info"}}  # the ports come from the log
+    return config
 
-    A series is one label set of one metric: a histogram's `_bucket`/`_sum`/`_count` lines and
-    its `le` buckets are one series, as the store holds them."""
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=120) as reply:
-        text = reply.read().decode()
-    series: set[str] = set()
-    own: dict[str, float] = {}
-    for line in text.splitlines():
-        match = _SAMPLE.match(line)
-        if match is None:
-            continue
-        name, labels, value = match.group(1), match.group(2) or "", match.group(3)
+
+def series_count(samples: Samples) -> int:
+    """Metric series outside the bridge's own `als_bridge_*`. A series is one label set of one
+    metric: a histogram's `_bucket`/`_sum`/`_count` lines and its `le` buckets are one series, as
+    the store holds them."""
+    series = set()
+    for name, labels in samples:
         if name.startswith("als_bridge_"):
-            own[name + labels] = float(value)
             continue
         for suffix in ("_bucket", "_sum", "_count"):
             if name.endswith(suffix):
-                name = name[: -len(suffix)]
+                name = name.removesuffix(suffix)
                 break
-        series.add(name + _LE.sub("", labels))
-    return len(series), own
-
-
-def _queue_full_drops(own: dict[str, float]) -> float:
-    return sum(
-        v for k, v in own.items() if k.startswith("als_bridge_dropped_items_total") and 'signal="traces"' in k
-    )
-
-
-def _rss_now_mib(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
+        series.add((name, tuple(pair for pair in labels if pair[0] != "le")))
+    return len(series)
 
 
 def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
-    py = sys.executable
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    als_port, prom_port, dead_port = _free_port(), _free_port(), _free_port()  # nothing listens on dead_port
-    config = work / "bridge.yaml"
-    config.write_text(_config(als_port, dead_port, prom_port))
-    bridge = subprocess.Popen([py, "-m", "bridge", "--config", str(config)], cwd=ROOT, env=env)
+    bridge = BridgeProcess(_config(_free_port()), work).start()  # nothing listens on the free port
     loadgen: subprocess.Popen[bytes] | None = None
     try:
-        _wait_port(als_port, bridge)
         load_cmd = [
-            py, "-m", "bench.loadgen",
-            "--target", f"127.0.0.1:{als_port}",
+            sys.executable, "-m", "bench.loadgen",
+            "--target", f"127.0.0.1:{bridge.als_port}",
             "--entries", str(args.max_entries),
             "--duration", str(args.max_seconds),
             "--streams", str(args.streams),
@@ -137,38 +90,32 @@ def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         ]  # fmt: skip
         loadgen = subprocess.Popen(load_cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL)
         started = time.monotonic()
-        series, own, history = 0, {}, []
+        history: list[tuple[float, int, float]] = []
         while loadgen.poll() is None:
             time.sleep(5.0)
-            series, own = scrape(prom_port)
-            history.append((round(time.monotonic() - started, 1), series, round(_rss_now_mib(bridge.pid), 1)))
+            series = series_count(bridge.exposition(timeout=120))
+            history.append((round(time.monotonic() - started, 1), series, round(bridge.rss_kib() / 1024, 1)))
             settled = len(history) >= 4 and history[-4][1] == series
-            if _queue_full_drops(own) > 0 and series >= args.min_series and settled:
+            full = bridge.counter("als_bridge_dropped_items_total", signal="traces") > 0
+            if full and series >= args.min_series and settled:
                 time.sleep(args.hold)  # full and steady: keep it so for a while, then read the peak
                 break
         _stop(loadgen)
         loadgen = None
-        series, own = scrape(prom_port)
-        rss_peak, _ = peak_rss_mib(bridge.pid)
-        rss_now = _rss_now_mib(bridge.pid)
+        result = {
+            "series": series_count(bridge.exposition(timeout=120)),
+            "queue_length": {"otlp": bridge.counter("als_bridge_queue_length", exporter="otlp")},
+            "traces_dropped_queue_full": bridge.counter("als_bridge_dropped_items_total", signal="traces"),
+            "entries_received": bridge.counter("als_bridge_entries_received_total"),
+            "peak_rss_mib": round(peak_rss_mib(bridge.pid)[0], 1),
+            "rss_at_end_mib": round(bridge.rss_kib() / 1024, 1),
+            "history_seconds_series_rss": history,
+        }
     finally:
         if loadgen is not None:
             _stop(loadgen)
-        _stop(bridge)
-    queue = {  # the bridge's own gauge, as the prometheus exporter shows it (no resource labels)
-        k: v for k, v in own.items() if k.startswith("als_bridge_queue_length{") and "instance=" not in k
-    }
-    return {
-        "series": series,
-        "queue_length": queue,
-        "traces_dropped_queue_full": _queue_full_drops(own),
-        "entries_received": sum(
-            v for k, v in own.items() if k.startswith("als_bridge_entries_received_total")
-        ),
-        "peak_rss_mib": round(rss_peak, 1),
-        "rss_at_end_mib": round(rss_now, 1),
-        "history_seconds_series_rss": history,
-    }
+        bridge.kill()
+    return result
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -101,9 +101,12 @@ class BridgeProcess:
         Series with a `job` label are left out: those are the same `als_bridge_*` counters as
         the metrics pipeline last flushed them (every `interval`), so they lag the live ones.
         """
-        with urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=10) as resp:
-            samples = parse_exposition(resp.read().decode())
-        return {key: v for key, v in samples.items() if not any(k == "job" for k, _ in key[1])}
+        return {key: v for key, v in self.exposition().items() if not any(k == "job" for k, _ in key[1])}
+
+    def exposition(self, timeout: float = 60.0) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+        """Every sample of `GET /metrics`, keyed by (name, sorted labels)."""
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=timeout) as resp:
+            return parse_exposition(resp.read().decode())
 
     def counter(self, name: str, **labels: str) -> float:
         """The sum of `name` over the series whose labels include `labels`."""
