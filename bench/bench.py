@@ -362,7 +362,8 @@ def _table(report: dict[str, Any]) -> str:
     return "\n".join(f"{k:<{width}}  {v}" for k, v in rows)
 
 
-def main(argv: list[str] | None = None) -> int:
+def arguments(argv: list[str] | None = None) -> argparse.Namespace:
+    """The run's settings (also how `bench.scaling` sets up its runs, so the two cannot drift)."""
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -387,6 +388,11 @@ def main(argv: list[str] | None = None) -> int:
         args.entries = min(args.entries, 120_000)
         args.duration = min(args.duration, 8.0)
         args.streams = min(args.streams, 16)
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = arguments(argv)
     with tempfile.TemporaryDirectory(prefix="als-bench-") as tmp:
         bridge = run_bridge(args, Path(tmp))
     report: dict[str, Any] = {

@@ -27,24 +27,23 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench.bench import run_bridge  # noqa: E402
+from bench.bench import arguments, run_bridge  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results" / "scaling.json"
 
 
 def _bench_args(workers: int, args: argparse.Namespace) -> argparse.Namespace:
-    return argparse.Namespace(
-        entries=args.entries,
-        duration=args.duration,
-        rate=0.0,
-        streams=args.streams,
-        workloads=60,
-        batch=args.batch,
-        workers=workers,
-        compression=args.compression,
-        metrics_interval="15s",
-        timeout=60.0,
-        profile=None,
+    """`bench.bench`'s settings for one run: flat out, no SDK baseline."""
+    return arguments(
+        [
+            f"--workers={workers}",
+            f"--entries={args.entries}",
+            f"--duration={args.duration}",
+            f"--streams={args.streams}",
+            f"--batch={args.batch}",
+            f"--compression={args.compression}",
+            "--no-baseline",
+        ]
     )
 
 
