@@ -181,36 +181,38 @@ class Converter:
         raise FieldError(path, f"expected {wanted}, got {describe(value)}{note}{advice}")
 
     def _duration(self, value: object, path: KeyPath) -> float:
-        value, note = self._scalar(value, path, as_text=False)
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            seconds = float(value)
-        elif isinstance(value, str):
-            try:
-                seconds = parse_duration(value)
-            except ValueError as exc:
-                raise FieldError(path, f"{exc}{note}") from None
-        else:
-            wanted = "a duration such as '5s' or '250ms'"
-            raise FieldError(path, f"expected {wanted}, got {describe(value)}{note}")
-        if seconds < 0:
-            raise FieldError(path, f"a duration cannot be negative, got {describe(value)}{note}")
-        return seconds
+        return float(
+            self._quantity(value, path, parse_duration, (int, float), "a duration", "such as '5s' or '250ms'")
+        )
 
     def _bytesize(self, value: object, path: KeyPath) -> int:
+        size = self._quantity(value, path, parse_bytesize, (int,), "a byte size", "such as '4MiB' or '16kB'")
+        return int(size)
+
+    def _quantity(
+        self,
+        value: object,
+        path: KeyPath,
+        parse: Callable[[str], int | float],
+        number_types: tuple[type, ...],
+        noun: str,
+        example: str,
+    ) -> int | float:
+        """A non-negative amount given as a bare number or as text with a unit (`parse`)."""
         value, note = self._scalar(value, path, as_text=False)
-        if isinstance(value, int) and not isinstance(value, bool):
-            size = value
+        amount: int | float
+        if isinstance(value, number_types) and isinstance(value, int | float) and not isinstance(value, bool):
+            amount = value
         elif isinstance(value, str):
             try:
-                size = parse_bytesize(value)
+                amount = parse(value)
             except ValueError as exc:
                 raise FieldError(path, f"{exc}{note}") from None
         else:
-            wanted = "a byte size such as '4MiB' or '16kB'"
-            raise FieldError(path, f"expected {wanted}, got {describe(value)}{note}")
-        if size < 0:
-            raise FieldError(path, f"a byte size cannot be negative, got {describe(value)}{note}")
-        return size
+            raise FieldError(path, f"expected {noun} {example}, got {describe(value)}{note}")
+        if amount < 0:
+            raise FieldError(path, f"{noun} cannot be negative, got {describe(value)}{note}")
+        return amount
 
     def _literal(self, value: object, allowed: tuple[Any, ...], path: KeyPath) -> Any:
         value, note = self._scalar(value, path, as_text=all(isinstance(a, str) for a in allowed))
