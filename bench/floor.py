@@ -1,7 +1,7 @@
 """The floor under `bench.bench`: what the parts a bridge cannot skip cost here, per entry.
 
-    .venv/bin/python -m bench.floor            # ~1 min: a table + bench/results/floor.json
-    .venv/bin/python -m bench.floor --quick    # ~15 s
+    .venv/bin/python -m bench.floor            # ~30 s: a table + bench/results/floor.json
+    .venv/bin/python -m bench.floor --quick    # ~5 s
 
 Why: the issue's goal is 60k entries per CPU-second end to end, 16.7 µs of CPU per entry for
 everything. Before asking how far the conversion can shrink, this measures what is spent around
