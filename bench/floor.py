@@ -82,7 +82,8 @@ async def _serve(mode: str, stats_file: Path) -> None:
         request_deserializer=None,
         response_serializer=_protos.StreamAccessLogsResponse.SerializeToString,
     )
-    # The receiver's own options (receiver.py): the same flow control, the same window sizes.
+    # The receiver's flow-control setting (receiver.py), which decides how much is in flight;
+    # its other options (message size caps, SO_REUSEPORT) cost nothing per message.
     server = grpc.aio.server(options=[("grpc.http2.bdp_probe", 0)])
     server.add_generic_rpc_handlers(
         (grpc.method_handlers_generic_handler(_protos.SERVICE_NAME, {_protos.METHOD_NAME: handler}),)
