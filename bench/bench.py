@@ -226,23 +226,29 @@ def _dropped(counters: dict[str, float]) -> dict[str, float]:
     return out
 
 
+def start_listener(cmd: list[str], what: str) -> tuple[subprocess.Popen[bytes], int]:
+    """Start a helper that prints "PORT <n>" once it listens (`bench.sink`, `bench.floor`'s
+    server); its process and port. A helper that fails to start is stopped, by its PID."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE)
+    assert proc.stdout is not None
+    line = proc.stdout.readline().decode()
+    if not line.startswith("PORT "):
+        _stop(proc)
+        raise RuntimeError(f"{what} did not start: {line!r}")
+    return proc, int(line.split()[1])
+
+
 def run_bridge(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     py = sys.executable
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     stats_file = work / "sink.json"
-    sink = subprocess.Popen(
+    sink, sink_port = start_listener(
         [py, "-m", "bench.sink", "--stats", str(stats_file), "--max-seconds", str(args.timeout + 60)],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
+        "the sink",
     )
     bridge: subprocess.Popen[bytes] | None = None
     try:
-        assert sink.stdout is not None
-        line = sink.stdout.readline().decode()
-        if not line.startswith("PORT "):
-            raise RuntimeError(f"the sink did not start: {line!r}")
-        sink_port = int(line.split()[1])
         als_port = _free_port()
         config = work / "bridge.yaml"
         config.write_text(_config(als_port, sink_port, _free_port(), args))

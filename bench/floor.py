@@ -41,8 +41,8 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # `python bench/floor.py` as well as `python -m bench.floor`
     sys.path.insert(0, str(ROOT))
 
-from bench.bench import _read_json, _stop  # noqa: E402
-from bench.stages import corpus  # noqa: E402
+from bench.bench import _read_json, _stop, start_listener  # noqa: E402
+from bench.stages import corpus, views_of  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results" / "floor.json"
 GOAL_ENTRIES_PER_CPU_SECOND = 60_000
@@ -60,7 +60,7 @@ async def _serve(mode: str, stats_file: Path) -> None:
 
     parse = mode == "parse"
     message_type = _protos.StreamAccessLogsMessage
-    seen = {"messages": 0, "entries": 0, "bytes": 0, "cpu_first": 0.0, "cpu_last": 0.0}
+    seen = {"messages": 0, "entries": 0, "cpu_first": 0.0, "cpu_last": 0.0}
 
     async def stream(requests: Any, context: Any) -> Any:
         async for raw in requests:
@@ -68,7 +68,6 @@ async def _serve(mode: str, stats_file: Path) -> None:
             if not seen["messages"]:
                 seen["cpu_first"] = now
             seen["messages"] += 1
-            seen["bytes"] += len(raw)
             if parse:
                 message = message_type.FromString(raw)
                 kind = message.WhichOneof("log_entries")
@@ -104,13 +103,9 @@ def measure_receive(mode: str, args: argparse.Namespace, work: Path) -> dict[str
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     stats_file, load_out = work / f"{mode}.json", work / f"load-{mode}.json"
     cmd = [py, "-m", "bench.floor", "--serve", mode, "--stats", str(stats_file)]
-    server = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE)
+    server, port = start_listener(cmd, f"the {mode} server")
     try:
-        assert server.stdout is not None
-        line = server.stdout.readline().decode()
-        if not line.startswith("PORT "):
-            raise RuntimeError(f"the {mode} server did not start: {line!r}")
-        load_cmd = [py, "-m", "bench.loadgen", "--target", f"127.0.0.1:{line.split()[1]}"]
+        load_cmd = [py, "-m", "bench.loadgen", "--target", f"127.0.0.1:{port}"]
         load_cmd += ["--entries", str(args.entries), "--streams", str(args.streams)]
         load_cmd += ["--workloads", str(args.workloads), "--batch", str(args.batch), "--out", str(load_out)]
         subprocess.run(load_cmd, cwd=ROOT, env=env, check=True, timeout=300)
@@ -134,7 +129,6 @@ def measure_receive(mode: str, args: argparse.Namespace, work: Path) -> dict[str
 
 def trace_requests(streams: int, workloads: int, messages: int, batch: int) -> tuple[list[Any], int]:
     """The OTLP requests the bridge makes of a `bench.corpus` load, and the entries they hold."""
-    from bridge.decode import from_http, from_tcp
     from bridge.identity import IdentityResolver, workload_from_node
     from bridge.otlp_wire import encode_traces
     from bridge.receivers.envoy_als import _protos
@@ -145,12 +139,7 @@ def trace_requests(streams: int, workloads: int, messages: int, batch: int) -> t
     entries = 0
     for node, raw in corpus(streams, workloads, messages, batch):
         local = workload_from_node(node)
-        message = _protos.StreamAccessLogsMessage.FromString(raw)
-        if message.WhichOneof("log_entries") == "tcp_logs":
-            views = [from_tcp(e) for e in message.tcp_logs.log_entry]
-        else:
-            views = [from_http(e) for e in message.http_logs.log_entry]
-        for view in views:
+        for view in views_of(_protos.StreamAccessLogsMessage.FromString(raw)):
             entries += 1
             items.extend(build_spans(view, resolver.resolve(view, local), "both").spans)
     requests = [encode_traces(items[i : i + TRACE_BATCH]) for i in range(0, len(items), TRACE_BATCH)]
@@ -166,24 +155,16 @@ def measure_export(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     requests, entries = trace_requests(args.corpus_streams, args.workloads, args.corpus_messages, args.batch)
     payload = sum(len(r.payload) for r in requests)
     rounds = max(1, args.entries // max(entries, 1))
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
     stats_file = work / "sink.json"
-    sink = subprocess.Popen(
-        [sys.executable, "-m", "bench.sink", "--stats", str(stats_file), "--max-seconds", "600"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
+    sink, sink_port = start_listener(
+        [sys.executable, "-m", "bench.sink", "--stats", str(stats_file), "--max-seconds", "600"], "the sink"
     )
     spans = sum(r.items for r in requests)
     out: dict[str, Any] = {"otlp_bytes_per_entry": round(payload / entries, 1), "entries": entries * rounds}
     try:
-        assert sink.stdout is not None
-        line = sink.stdout.readline().decode()
-        if not line.startswith("PORT "):
-            raise RuntimeError(f"the sink did not start: {line!r}")
         for compression in ("none", "gzip"):
             config = OTLPExporterConfig(
-                endpoint=f"127.0.0.1:{line.split()[1]}",
+                endpoint=f"127.0.0.1:{sink_port}",
                 tls=TLSClientConfig(insecure=True),
                 compression=compression,  # type: ignore[arg-type]
                 timeout=60.0,

@@ -50,7 +50,8 @@ def _timed(fn: Callable[[], Any], repeat: int = 3) -> tuple[float, Any]:
     return best, result
 
 
-def _views_of(message: Any) -> list[Any]:
+def views_of(message: Any) -> list[Any]:
+    """The views of one parsed message's entries, as the receiver makes them."""
     if message.WhichOneof("log_entries") == "tcp_logs":
         return [from_tcp(e) for e in message.tcp_logs.log_entry]
     return [from_http(e) for e in message.http_logs.log_entry]
@@ -64,7 +65,7 @@ def _parse_and_view(data: list[tuple[Any, bytes]]) -> list[Any]:
     message kept alive, e.g. sub-message classes held weakly)."""
     out: list[Any] = []
     for _, raw in data:
-        out.extend(_views_of(_protos.StreamAccessLogsMessage.FromString(raw)))
+        out.extend(views_of(_protos.StreamAccessLogsMessage.FromString(raw)))
     return out
 
 
