@@ -149,8 +149,9 @@ def trace_requests(streams: int, workloads: int, messages: int, batch: int) -> t
 def measure_export(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     """Microseconds of this process's CPU per entry to send the requests, by compression."""
     from bridge.exporters.base import Signal
-    from bridge.exporters.config import OTLPExporterConfig, TLSClientConfig
+    from bridge.exporters.otlp.config import OTLPExporterConfig
     from bridge.exporters.otlp.exporter import OTLPExporter
+    from bridge.exporters.shared_config import TLSClientConfig
 
     requests, entries = trace_requests(args.corpus_streams, args.workloads, args.corpus_messages, args.batch)
     payload = sum(len(r.payload) for r in requests)

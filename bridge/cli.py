@@ -20,7 +20,8 @@ from importlib import metadata
 
 import yaml
 
-from bridge.config import Config, ConfigError, load_config, redacted
+from bridge.components import load_config
+from bridge.config import Config, ConfigError, redacted
 
 _COMMANDS = ("run", "validate", "print-config", "demo")
 

@@ -17,46 +17,20 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from bridge import components
 from bridge.config.model import ComponentID, Config, PipelineConfig
-from bridge.exporters.base import Exporter, Signal
-from bridge.exporters.config import DebugExporterConfig, OTLPExporterConfig, OTLPHTTPExporterConfig
+from bridge.exporters.base import Signal
 from bridge.exporters.persistent import StorageLockedError
-from bridge.exporters.prometheus.config import PrometheusExporterConfig
 from bridge.exporters.queue import QueuedExporter, build_queued_exporter
-from bridge.identity import IdentityResolver
-from bridge.metrics.recorder import MetricsRecorder
+from bridge.factory import FactoryTable, Host, Receiver, ReceiverWiring, Settings
+from bridge.logging_setup import setup_logging
 from bridge.pipeline.consumer import Consumer, FanOut
-from bridge.pipeline.convert import EntryConverter
 from bridge.pipeline.export import ExportStage
-from bridge.processors.batch import BatchProcessor, BatchProcessorConfig
-from bridge.receivers.envoy_als.config import EnvoyALSReceiverConfig
-from bridge.receivers.envoy_als.receiver import EnvoyALSReceiver
 
 log = logging.getLogger("bridge")
 
 SHUTDOWN_TIMEOUT = 15.0
 _RECEIVER_GRACE = 2.0  # Envoy never ends a stream itself: open streams are cut after this
-
-
-def _make_exporter(cid: ComponentID, config: Any) -> Exporter:
-    name = str(cid)
-    if isinstance(config, OTLPExporterConfig):
-        from bridge.exporters.otlp.exporter import OTLPExporter
-
-        return OTLPExporter(name, config)
-    if isinstance(config, OTLPHTTPExporterConfig):
-        from bridge.exporters.otlphttp.exporter import OTLPHTTPExporter
-
-        return OTLPHTTPExporter(name, config)
-    if isinstance(config, PrometheusExporterConfig):
-        from bridge.exporters.prometheus.exporter import PrometheusExporter
-
-        return PrometheusExporter(name, config)
-    if isinstance(config, DebugExporterConfig):
-        from bridge.exporters.debug.exporter import DebugExporter
-
-        return DebugExporter(name, config)
-    raise ValueError(f"exporters.{cid}: no runtime for exporter type {cid.type!r}")
 
 
 def _signal_of(pipeline_id: ComponentID) -> Signal:
@@ -65,83 +39,113 @@ def _signal_of(pipeline_id: ComponentID) -> Signal:
 
 @dataclass
 class Service:
+    """The components of one config, each built by the factory of its type (`bridge.components`)."""
+
     config: Config
+    factories: FactoryTable = field(default_factory=components.table)
     exporters: dict[ComponentID, QueuedExporter] = field(default_factory=dict)
     pipelines: list[Consumer] = field(default_factory=list)
-    receivers: list[EnvoyALSReceiver] = field(default_factory=list)
-    # each receiver in a metrics pipeline: its recorder and where the aggregate goes
-    metric_sources: list[tuple[MetricsRecorder, FanOut]] = field(default_factory=list)
+    receivers: list[Receiver] = field(default_factory=list)
+    host: Host = field(default_factory=Host)
+    # per pipeline id, its first consumer (what its receivers and connectors feed)
+    heads: dict[ComponentID, Consumer] = field(default_factory=dict)
     _flush_task: asyncio.Task[None] | None = None
 
     def _exporter(self, cid: ComponentID) -> QueuedExporter:
         queued = self.exporters.get(cid)
         if queued is None:
             exporter_config = self.config.exporters[cid]
-            queued = build_queued_exporter(_make_exporter(cid, exporter_config), exporter_config)
+            exporter = self.factories.exporters[cid.type].create(Settings(cid, self.host), exporter_config)
+            queued = build_queued_exporter(exporter, exporter_config)
             self.exporters[cid] = queued
         return queued
 
     def _pipeline(self, pid: ComponentID, spec: PipelineConfig) -> Consumer:
-        head: Consumer = ExportStage(_signal_of(pid), [self._exporter(e) for e in spec.exporters])
+        """Processors in order, then the exporters (encoded once for all) and the connectors."""
+        signal = _signal_of(pid)
+        exporters = [self._exporter(e) for e in spec.exporters if e not in self.config.connectors]
+        tails: list[Consumer] = [ExportStage(signal, exporters)] if exporters else []
+        tails += [self._connector(c, signal) for c in spec.exporters if c in self.config.connectors]
+        head: Consumer = tails[0] if len(tails) == 1 else FanOut(tails)
         for proc_id in reversed(spec.processors):
-            proc_config = self.config.processors[proc_id]
-            if isinstance(proc_config, BatchProcessorConfig):
-                head = BatchProcessor(proc_config, head)
-            else:
-                raise ValueError(f"processors.{proc_id}: no runtime for processor type {proc_id.type!r}")
+            factory = self.factories.processors[proc_id.type]
+            head = factory.create(Settings(proc_id, self.host, signal), self.config.processors[proc_id], head)
         self.pipelines.append(head)
+        self.heads[pid] = head
         return head
 
+    def _connector(self, cid: ComponentID, signal: Signal) -> Consumer:
+        """A connector at the end of a `signal` pipeline, feeding the pipelines it is a receiver of
+        (built already: `build` goes downstream-first)."""
+        factory = self.factories.connectors[cid.type]
+        targets = {to for source, to in factory.routes if source == signal.value}
+        fed = FanOut(
+            [
+                self.heads[pid]
+                for pid, spec in self.config.service.pipelines.items()
+                if cid in spec.receivers and pid.type in targets
+            ]
+        )
+        return factory.create(Settings(cid, self.host, signal), self.config.connectors[cid], fed)
+
+    def _build_order(self) -> list[ComponentID]:
+        """Pipeline ids, each after every pipeline its connectors feed (the loader refused cycles)."""
+        pipelines = self.config.service.pipelines
+        order: list[ComponentID] = []
+
+        def visit(pid: ComponentID) -> None:
+            if pid in order:
+                return
+            for out in pipelines[pid].exporters:
+                if out in self.config.connectors:
+                    for target, spec in pipelines.items():
+                        if out in spec.receivers:
+                            visit(target)
+            order.append(pid)
+
+        for pid in pipelines:
+            visit(pid)
+        return order
+
     def build(self) -> None:
+        self.host.workers = self.config.service.workers
         consumers: dict[ComponentID, dict[Signal, list[Consumer]]] = {}
-        for pid, spec in self.config.service.pipelines.items():
-            head = self._pipeline(pid, spec)
-            for rid in spec.receivers:
-                consumers.setdefault(rid, {}).setdefault(_signal_of(pid), []).append(head)
+        pipelines = self.config.service.pipelines
+        for pid in self._build_order():
+            head = self._pipeline(pid, pipelines[pid])
+            for rid in pipelines[pid].receivers:
+                if rid in self.config.receivers:
+                    consumers.setdefault(rid, {}).setdefault(_signal_of(pid), []).append(head)
         for rid, by_signal in consumers.items():
-            rconf = self.config.receivers[rid]
-            if not isinstance(rconf, EnvoyALSReceiverConfig):
-                raise ValueError(f"receivers.{rid}: no runtime for receiver type {rid.type!r}")
-            recorder = None
-            if by_signal.get(Signal.METRICS):
-                recorder = MetricsRecorder(rconf.metrics, rconf.reporters)
-                self.metric_sources.append((recorder, FanOut(by_signal[Signal.METRICS])))
-            converter = EntryConverter(
-                IdentityResolver(rconf.static_peers),
-                rconf.reporters,
-                traces=FanOut(by_signal.get(Signal.TRACES, [])),
-                logs=FanOut(by_signal.get(Signal.LOGS, [])),
-                metrics=recorder,
-            )
             downstream = [
                 self._exporter(e)
-                for spec in self.config.service.pipelines.values()
+                for spec in pipelines.values()
                 if rid in spec.receivers
                 for e in spec.exporters
+                if e not in self.config.connectors
             ]
+            wiring = ReceiverWiring(
+                {signal: FanOut(heads) for signal, heads in by_signal.items()}, backpressure=downstream
+            )
+            factory = self.factories.receivers[rid.type]
             self.receivers.append(
-                EnvoyALSReceiver(
-                    str(rid),
-                    rconf,
-                    converter,
-                    backpressure=downstream,
-                    reuse_port=self.config.service.workers > 1,
-                )
+                factory.create(Settings(rid, self.host), self.config.receivers[rid], wiring)
             )
 
     async def start(self) -> None:
         for receiver in self.receivers:
             await receiver.start()
-        if self.metric_sources:
-            self._flush_task = asyncio.create_task(self._flush_metrics_periodically())
+        if self.host.periodic:
+            self._flush_task = asyncio.create_task(self._flush_metricsally())
 
     def flush_metrics(self) -> None:
-        """Hand the current aggregate of every receiver to its metrics pipelines."""
-        for recorder, pipelines in self.metric_sources:
-            pipelines.consume(recorder.collect())
+        """Run the components' periodic work once (`Host.every`): today, hand each receiver's
+        metrics aggregate to its metrics pipelines."""
+        for _, work in self.host.periodic:
+            work()
 
-    async def _flush_metrics_periodically(self) -> None:
-        interval = min(recorder.config.interval for recorder, _ in self.metric_sources)
+    async def _flush_metricsally(self) -> None:
+        interval = min(interval for interval, _ in self.host.periodic)
         while True:
             await asyncio.sleep(interval)
             try:
@@ -155,7 +159,7 @@ class Service:
         if self._flush_task is not None:
             self._flush_task.cancel()
             self.flush_metrics()  # the last aggregate, including what the drained streams added
-        for pipeline in self.pipelines:
+        for pipeline in reversed(self.pipelines):  # upstream first: connectors feed later ones
             pipeline.shutdown()  # flushes partial batches into the exporters' queues
         for exporter in self.exporters.values():
             remaining = max(deadline - time.monotonic(), 0.1)
@@ -171,25 +175,25 @@ def build_service(config: Config, worker: int = 0) -> Service:
     return service
 
 
-def for_worker(config: Config, worker: int) -> Config:
+def for_worker(config: Config, worker: int, factories: FactoryTable | None = None) -> Config:
     """The config one of `service.workers` processes runs.
 
     The receivers share their ports (SO_REUSEPORT: the kernel spreads Envoy's connections over
-    the workers); what cannot be shared is split: worker i serves the `prometheus` exporter on
-    the configured port + i (scrape each), and keeps its persistent queue in `<directory>/worker-i`.
+    the workers); what cannot be shared is split by each type's `for_worker`: worker i serves the
+    `prometheus` exporter on the configured port + i (scrape each), and keeps its persistent queue
+    in `<directory>/worker-i`. ValueError, naming the key, for a config that cannot be split.
     """
-    exporters: dict[ComponentID, Any] = {}
-    for cid, econf in config.exporters.items():
-        if isinstance(econf, PrometheusExporterConfig):
-            host, _, port = econf.endpoint.rpartition(":")
-            econf = replace(econf, endpoint=f"{host}:{int(port) + worker}" if int(port) else econf.endpoint)
-        queue = getattr(econf, "sending_queue", None)
-        if queue is not None and queue.directory:
-            econf = replace(
-                econf, sending_queue=replace(queue, directory=f"{queue.directory}/worker-{worker}")
-            )
-        exporters[cid] = econf
-    return replace(config, exporters=exporters)
+    table = factories or components.table()
+    receivers: dict[ComponentID, Any] = {}
+    for rid, rconf in config.receivers.items():
+        try:
+            receivers[rid] = table.receivers[rid.type].for_worker(rconf, worker)
+        except ValueError as exc:
+            raise ValueError(f"receivers.{rid}.{exc}") from None
+    exporters = {
+        cid: table.exporters[cid.type].for_worker(econf, worker) for cid, econf in config.exporters.items()
+    }
+    return replace(config, receivers=receivers, exporters=exporters)
 
 
 async def serve(config: Config, ready: Callable[[Service], None] | None = None, worker: int = 0) -> None:
@@ -210,8 +214,6 @@ async def serve(config: Config, ready: Callable[[Service], None] | None = None, 
 
 
 def configure_logging(level: str, encoding: str) -> None:
-    from bridge.logging_setup import setup_logging
-
     setup_logging(level, encoding)
 
 
@@ -247,10 +249,11 @@ def _worker_main(config: Config, worker: int) -> None:
 def _run_workers(config: Config) -> int:
     """Start `service.workers` processes (spawned: no gRPC state crosses a fork), pass SIGTERM
     and SIGINT on to them, and exit 0 only when every worker did."""
-    for rid, rconf in config.receivers.items():
-        if isinstance(rconf, EnvoyALSReceiverConfig) and rconf.endpoint.endswith(":0"):
-            log.error("cannot start: receivers.%s.endpoint: workers > 1 need a fixed port, not 0", rid)
-            return 1
+    try:
+        for_worker(config, 0)
+    except ValueError as err:
+        log.error("cannot start: %s", err)
+        return 1
     context = multiprocessing.get_context("spawn")
     workers = [
         context.Process(target=_worker_main, args=(config, i), name=f"als-bridge-worker-{i}")

@@ -2,7 +2,7 @@
 
 Every config dataclass is read the same way: keys are checked against the fields (unknown keys get
 a did-you-mean), each value is converted by its annotation, missing keys take the field's default,
-and the finished instance is checked by its rule (see `_rules.py`) and its own `validate()` if any.
+and the finished instance checks itself: its `validate()`, if it has one (the Collector's `Validate()`).
 Errors carry the full key path, so a message can point at `exporters.otlp/tempo.tls.ca_file`.
 """
 
@@ -19,8 +19,6 @@ from bridge.config._errors import FieldError, KeyPath, did_you_mean
 from bridge.config._units import parse_bytesize, parse_duration
 from bridge.config._yaml import read_scalar
 from bridge.config.model import ComponentID
-
-Rule = Callable[[Any], None]
 
 _DURATION, _BYTESIZE, _SECRET = "duration", "bytesize", "secret"
 
@@ -76,10 +74,9 @@ def describe(value: object) -> str:
 
 @dataclass(frozen=True)
 class Converter:
-    """Reads raw YAML data into typed values. `rules` maps a dataclass to its semantic check."""
+    """Reads raw YAML data into typed values, substituting `${env:...}` from `environ`."""
 
     environ: Mapping[str, str]
-    rules: Mapping[type[Any], Rule]
 
     def convert(self, value: object, hint: Any, path: KeyPath) -> Any:
         """`value` as an instance of `hint`, or FieldError at `path`."""
@@ -110,7 +107,7 @@ class Converter:
         raise TypeError(f"the config loader cannot read values of type {hint!r} (at {path})")
 
     def dataclass(self, cls: type[Any], value: object, path: KeyPath) -> Any:
-        """An instance of `cls` from a mapping (null = all defaults), checked by its rules."""
+        """An instance of `cls` from a mapping (null = all defaults), checked by its `validate()`."""
         if value is None:
             value = {}
         if not isinstance(value, Mapping):
@@ -134,21 +131,20 @@ class Converter:
         return instance
 
     def _check(self, instance: object, path: KeyPath) -> None:
-        """Run the rule registered for the class, then the instance's own `validate()` if it has one."""
-        checks: list[Rule] = []
-        rule = self.rules.get(type(instance))
-        if rule is not None:
-            checks.append(rule)
+        """Run the instance's own `validate()`, if it has one, with `path` put in front of errors.
+
+        `validate()` raises FieldError(("key",), "problem") or ValueError (then the problem is
+        reported at the dataclass itself).
+        """
         validate = getattr(instance, "validate", None)
-        if callable(validate):
-            checks.append(lambda _: validate())
-        for check in checks:
-            try:
-                check(instance)
-            except FieldError as exc:
-                raise exc.within(path) from None
-            except ValueError as exc:
-                raise FieldError(path, str(exc)) from None
+        if not callable(validate):
+            return
+        try:
+            validate()
+        except FieldError as exc:
+            raise exc.within(path) from None
+        except ValueError as exc:
+            raise FieldError(path, str(exc)) from None
 
     def _scalar(self, value: object, path: KeyPath, *, as_text: bool) -> tuple[object, str]:
         """Substitute env references in a string; re-read a whole `${env:X}` as YAML unless text is wanted.

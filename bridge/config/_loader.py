@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-from bridge.config._convert import Converter, Rule, describe
+from bridge.config._convert import Converter, describe
 from bridge.config._errors import ConfigError, FieldError, did_you_mean
 from bridge.config._validate import validate_service
 from bridge.config._yaml import load_yaml
 from bridge.config.model import ComponentID, Config, ServiceConfig
+from bridge.config.registry import ComponentType, ComponentTypes, Kind
 
-_Kind = Literal["receiver", "processor", "exporter", "connector"]
-_SECTIONS: dict[str, _Kind] = {
+_SECTIONS: dict[str, Kind] = {
     "receivers": "receiver",
     "processors": "processor",
     "exporters": "exporter",
@@ -23,8 +23,16 @@ _SECTIONS: dict[str, _Kind] = {
 _TOP_LEVEL = (*_SECTIONS, "service")
 
 
-def load_config(path: str | os.PathLike[str], environ: Mapping[str, str] | None = None) -> Config:
-    """Read, substitute, convert and validate the file at `path`; errors name it as given."""
+def load_config(
+    path: str | os.PathLike[str],
+    factories: Iterable[ComponentType],
+    environ: Mapping[str, str] | None = None,
+) -> Config:
+    """Read, substitute, convert and validate the file at `path`; errors name it as given.
+
+    `factories` are the component types the file may use (`bridge.components.FACTORIES`;
+    `bridge.components.load_config` passes them).
+    """
     source = os.fspath(path)
     try:
         text = Path(path).read_text(encoding="utf-8")
@@ -32,11 +40,12 @@ def load_config(path: str | os.PathLike[str], environ: Mapping[str, str] | None 
         raise ConfigError(source, (), f"cannot read the file: {exc.strerror or exc}") from None
     except UnicodeDecodeError as exc:
         raise ConfigError(source, (), f"not UTF-8 text: {exc.reason} at byte {exc.start}") from None
-    return parse_config(text, source, environ)
+    return parse_config(text, factories, source, environ)
 
 
 def parse_config(
     data: str | Mapping[str, Any],
+    factories: Iterable[ComponentType],
     source_name: str = "<config>",
     environ: Mapping[str, str] | None = None,
 ) -> Config:
@@ -45,25 +54,18 @@ def parse_config(
     `source_name` only labels error messages. `${env:...}` is substituted in the strings of a
     mapping too, so tests and tools can build configs as dicts.
     """
+    types = ComponentTypes(factories)
     tree = load_yaml(data, source_name) if isinstance(data, str) else data
-    converter = Converter(os.environ if environ is None else environ, _rules())
+    converter = Converter(os.environ if environ is None else environ)
     try:
-        config = _build(tree, converter)
-        config.warnings.extend(validate_service(config))
+        config = _build(tree, converter, types)
+        config.warnings.extend(validate_service(config, types))
     except FieldError as exc:
         raise ConfigError(source_name, exc.path, exc.problem) from None
     return config
 
 
-def _rules() -> Mapping[type[Any], Rule]:
-    # Imported on use: the rules import the component config modules, which import
-    # `bridge.config.types`; at module level that would be a cycle through `bridge.config`.
-    from bridge.config._rules import RULES
-
-    return RULES
-
-
-def _build(tree: object, converter: Converter) -> Config:
+def _build(tree: object, converter: Converter, types: ComponentTypes) -> Config:
     """The top level: four component sections and `service`, each read by its own rules."""
     if tree is None:
         raise FieldError((), "the config is empty; it needs at least 'receivers', 'exporters' and 'service'")
@@ -75,7 +77,9 @@ def _build(tree: object, converter: Converter) -> Config:
             text = str(key)
             suggestion = did_you_mean(text, _TOP_LEVEL) or f"; valid keys: {', '.join(_TOP_LEVEL)}"
             raise FieldError((text,), f"unknown key{suggestion}")
-    sections = {name: _components(kind, tree.get(name), name, converter) for name, kind in _SECTIONS.items()}
+    sections = {
+        name: _components(types, kind, tree.get(name), name, converter) for name, kind in _SECTIONS.items()
+    }
     if "service" not in tree:
         raise FieldError(("service",), "required key is missing; it lists the pipelines to run")
     service: ServiceConfig = converter.dataclass(ServiceConfig, tree["service"], ("service",))
@@ -88,15 +92,15 @@ def _build(tree: object, converter: Converter) -> Config:
     )
 
 
-def _components(kind: _Kind, section: object, name: str, converter: Converter) -> dict[ComponentID, Any]:
-    """`exporters:` etc.: each `type[/name]` key read into the config class registered for its type."""
+def _components(
+    types: ComponentTypes, kind: Kind, section: object, name: str, converter: Converter
+) -> dict[ComponentID, Any]:
+    """`exporters:` etc.: each `type[/name]` key read into the config class of its type's factory."""
     if section is None:
         return {}
     if not isinstance(section, Mapping):
         raise FieldError((name,), f"expected a mapping of component ids to settings, got {describe(section)}")
-    from bridge import components  # on use: see _rules()
-
-    known = components.types_of(kind)
+    known = types.config_classes(kind)
     result: dict[ComponentID, Any] = {}
     for key, raw in section.items():
         path = (name, str(key))

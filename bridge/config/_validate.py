@@ -1,6 +1,6 @@
 """Checks across components: what the pipelines reference exists, fits the signal, and connects.
 
-A single component's settings are checked when it is read (`_convert.py`, `_rules.py`); this module
+A single component's settings are checked when it is read (`_convert.py` calls its `validate()`); this module
 sees the whole config at once, the way the Collector validates `service.pipelines` against the
 component sections.
 """
@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from types import ModuleType
 from typing import Any, Literal
 
 from bridge.config._errors import FieldError, KeyPath, did_you_mean
 from bridge.config.model import SIGNALS, ComponentID, Config, PipelineConfig, Signal
+from bridge.config.registry import ComponentTypes
 
 _Role = Literal["receivers", "processors", "exporters"]
 _ROLES: tuple[_Role, ...] = ("receivers", "processors", "exporters")
@@ -24,14 +24,6 @@ _KIND: dict[_Role, Literal["receiver", "processor", "exporter"]] = {
 }
 
 
-def _registry() -> ModuleType:
-    """`bridge.components`, imported on use: it imports the component config modules, which import
-    `bridge.config.types`, so importing it while `bridge.config` itself loads would be circular."""
-    from bridge import components
-
-    return components
-
-
 @dataclass
 class _ConnectorUse:
     """Where one connector id appears: per side, the (signal, key path) of each reference."""
@@ -40,7 +32,7 @@ class _ConnectorUse:
     as_receiver: list[tuple[Signal, KeyPath]] = field(default_factory=list)
 
 
-def validate_service(config: Config) -> list[str]:
+def validate_service(config: Config, types: ComponentTypes) -> list[str]:
     """Raise FieldError on the first broken reference; return warnings (unused components)."""
     pipelines = config.service.pipelines
     if not pipelines:
@@ -59,8 +51,8 @@ def validate_service(config: Config) -> list[str]:
                     raise FieldError(
                         (*path, role, index), f"{_KIND[role]} '{ref}' is listed twice in this pipeline"
                     )
-                _check_reference(config, signal, role, ref, (*path, role, index), connector_uses)
-    _check_connector_routes(connector_uses)
+                _check_reference(config, types, signal, role, ref, (*path, role, index), connector_uses)
+    _check_connector_routes(connector_uses, types)
     _check_no_cycles(config)
     return _unused(config)
 
@@ -84,6 +76,7 @@ def _references(pipeline: PipelineConfig) -> Iterator[tuple[_Role, ComponentID]]
 
 def _check_reference(
     config: Config,
+    types: ComponentTypes,
     signal: Signal,
     role: _Role,
     ref: ComponentID,
@@ -97,7 +90,7 @@ def _check_reference(
     defined: Mapping[ComponentID, Any] = getattr(config, role)
     if ref in defined:
         kind = _KIND[role]
-        supported = _registry().supported_signals(kind, ref.type)
+        supported = types.signals(kind, ref.type)
         if signal not in supported:
             raise FieldError(
                 path,
@@ -139,11 +132,10 @@ def _check_connector_ids(config: Config) -> None:
                 )
 
 
-def _check_connector_routes(uses: Mapping[ComponentID, _ConnectorUse]) -> None:
+def _check_connector_routes(uses: Mapping[ComponentID, _ConnectorUse], types: ComponentTypes) -> None:
     """Every use of a connector needs a matching use on the other side with a route it supports."""
     for connector_id, use in uses.items():
-        all_routes: Mapping[str, frozenset[tuple[Signal, Signal]]] = _registry().CONNECTOR_ROUTES
-        routes = all_routes.get(connector_id.type, frozenset())
+        routes = types.routes(connector_id.type)
         for signal, path in use.as_exporter:
             targets = {b for a, b in routes if a == signal}
             if not any(s in targets for s, _ in use.as_receiver):

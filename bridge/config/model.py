@@ -6,6 +6,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Literal, get_args
 
+from bridge.config.fields import FieldError
+
 Signal = Literal["traces", "metrics", "logs"]
 SIGNALS: tuple[Signal, ...] = get_args(Signal)
 
@@ -71,8 +73,6 @@ class ServiceConfig:
     workers: int = 1
 
     def validate(self) -> None:
-        from bridge.config._errors import FieldError
-
         if self.workers < 1:
             raise FieldError(("workers",), "must be at least 1")
         if self.workers > 64:
@@ -83,9 +83,9 @@ class ServiceConfig:
 class Config:
     """A loaded, validated config.
 
-    Component values are instances of the config dataclass registered for the id's type in
-    `bridge.components` (e.g. `exporters[ComponentID("otlp", "tempo")]` is an `OTLPExporterConfig`),
-    typed `Any` because the runtime dispatches on `id.type` and hands each to its factory.
+    Component values are instances of the config class of the factory of the id's type (the
+    list is `bridge.components`): `exporters[ComponentID("otlp", "tempo")]` is an
+    `OTLPExporterConfig`. Typed `Any`: the service looks the factory up by `id.type`.
     `warnings` holds things worth telling the user that do not stop the bridge.
     """
 

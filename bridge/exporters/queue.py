@@ -30,8 +30,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bridge.exporters.base import Exporter, ExportError, ExportRequest, Signal, count_items
-from bridge.exporters.config import QueueConfig, RetryConfig
 from bridge.exporters.persistent import HEADER, CorruptFileError, DiskFullError, FileQueue
+from bridge.exporters.shared_config import QueueConfig, RetryConfig
 from bridge.telemetry import SELF, RateLimitedLogger
 
 SELF.describe("als_bridge_export_retries_total", "counter", "Export attempts that failed and will be retried")

@@ -41,6 +41,7 @@ from dataclasses import dataclass
 from bridge.decode.entry import EntryView, FilterStateValue
 from bridge.identity.cluster_name import Direction, direction_from_cluster, workload_from_authority
 from bridge.identity.cluster_name import workload_from_cluster as _from_cluster
+from bridge.identity.config import StaticPeer
 from bridge.identity.errors import PeerMetadataError
 from bridge.identity.flatnode import workload_from_flatnode
 from bridge.identity.headers import (
@@ -53,7 +54,6 @@ from bridge.identity.peer_struct import workload_from_struct_bytes
 from bridge.identity.static_map import StaticPeerMap
 from bridge.identity.workload import IdentitySource, Workload
 from bridge.identity.wrappers import STRING_VALUE, STRUCT, is_wrapper, unwrap
-from bridge.receivers.envoy_als.config import StaticPeer
 
 CACHE_SIZE = 10_000
 UNKNOWN_PEER = Workload()

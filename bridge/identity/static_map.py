@@ -15,8 +15,8 @@ import ipaddress
 from collections.abc import Sequence
 
 from bridge.identity.cluster_name import authority_host
+from bridge.identity.config import StaticPeer
 from bridge.identity.workload import IdentitySource, Workload
-from bridge.receivers.envoy_als.config import StaticPeer
 
 _IP_CACHE_SIZE = 10_000
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address

@@ -16,7 +16,7 @@ import pytest
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
 
 from bridge.exporters.base import Signal
-from bridge.exporters.config import OTLPHTTPExporterConfig
+from bridge.exporters.otlphttp.config import OTLPHTTPExporterConfig
 from bridge.exporters.otlphttp.exporter import OTLPHTTPExporter
 from bridge.exporters.prometheus import PrometheusExporter, PrometheusExporterConfig
 from tests.backends.otlp_metrics import counter, istio_request, request

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from bridge.config import ConfigError, load_config
+from bridge.components import load_config
+from bridge.config import ConfigError
 
 TESTDATA = Path(__file__).parent / "testdata"
 ENV = {"TEMPO_TOKEN": "t0k3n"}

@@ -1,4 +1,4 @@
-"""The component registry, and the pipeline rules that depend on it: signals and connectors."""
+"""The list of component factories, and the pipeline rules that depend on it: signals and connectors."""
 
 from __future__ import annotations
 
@@ -9,9 +9,15 @@ from typing import Any
 import pytest
 
 from bridge import components
-from bridge.config import ComponentID, ConfigError, FieldError, parse_config
-from bridge.exporters.config import DebugExporterConfig, OTLPExporterConfig, OTLPHTTPExporterConfig
+from bridge.components import parse_config
+from bridge.config import ComponentID, ConfigError, FieldError
+from bridge.exporters.debug import DebugExporter
+from bridge.exporters.debug.config import DebugExporterConfig
+from bridge.exporters.otlp.config import OTLPExporterConfig
+from bridge.exporters.otlphttp.config import OTLPHTTPExporterConfig
 from bridge.exporters.prometheus.config import PrometheusExporterConfig
+from bridge.factory import ConnectorFactory, ExporterFactory, Settings
+from bridge.pipeline.consumer import Consumer
 from bridge.processors.batch.config import BatchProcessorConfig
 from bridge.receivers.envoy_als.config import EnvoyALSReceiverConfig
 
@@ -30,22 +36,47 @@ class SpanMetricsConnectorConfig:
     namespace: str = "span"
 
 
+def _metricsonly_exporter(settings: Settings, config: MetricsOnlyExporterConfig) -> DebugExporter:
+    return DebugExporter(str(settings.id), DebugExporterConfig())
+
+
+def _pass_through(settings: Settings, config: object, next_consumer: Consumer) -> Consumer:
+    return next_consumer
+
+
+METRICS_ONLY = ExporterFactory(
+    type="metricsonly",
+    config_class=MetricsOnlyExporterConfig,
+    create=_metricsonly_exporter,
+    signals=frozenset({"metrics"}),
+)
+SPAN_METRICS = ConnectorFactory(
+    type="spanmetrics",
+    config_class=SpanMetricsConnectorConfig,
+    create=_pass_through,
+    routes=frozenset({("traces", "metrics")}),
+)
+FORWARD = ConnectorFactory(
+    type="forward",
+    config_class=SpanMetricsConnectorConfig,
+    create=_pass_through,
+    routes=frozenset({("traces", "traces")}),
+)
+
+
 @pytest.fixture
 def registered() -> Iterator[None]:
     """A metrics-only exporter and a traces->metrics connector, removed again afterwards."""
-    components.register("exporter", "metricsonly", MetricsOnlyExporterConfig, frozenset({"metrics"}))
-    components.register_connector(
-        "spanmetrics", SpanMetricsConnectorConfig, frozenset({("traces", "metrics")})
-    )
+    components.register(METRICS_ONLY)
+    components.register(SPAN_METRICS)
     try:
         yield
     finally:
-        del components.EXPORTERS["metricsonly"], components.SIGNALS_BY_KIND["exporter"]["metricsonly"]
-        del components.CONNECTORS["spanmetrics"], components.CONNECTOR_ROUTES["spanmetrics"]
+        components.unregister(METRICS_ONLY)
+        components.unregister(SPAN_METRICS)
 
 
 def test_builtin_registry() -> None:
-    assert components.types_of("receiver") is components.RECEIVERS
     assert components.types_of("receiver") == {"envoy_als": EnvoyALSReceiverConfig}
     assert components.types_of("processor") == {"batch": BatchProcessorConfig}
     assert components.types_of("exporter") == {
@@ -62,13 +93,22 @@ def test_builtin_registry() -> None:
 
 def test_register_twice_is_a_bug() -> None:
     with pytest.raises(ValueError, match="already registered"):
-        components.register("exporter", "debug", DebugExporterConfig)
+        components.register(
+            ExporterFactory(type="debug", config_class=DebugExporterConfig, create=_metricsonly_exporter)
+        )
 
 
 def test_register_rejects_unknown_signals() -> None:
     with pytest.raises(ValueError, match="non-empty subset"):
-        components.register("exporter", "x", DebugExporterConfig, frozenset({"profiles"}))  # type: ignore[arg-type]
-    assert "x" not in components.EXPORTERS
+        components.register(
+            ExporterFactory(
+                type="x",
+                config_class=DebugExporterConfig,
+                create=_metricsonly_exporter,
+                signals=frozenset({"profiles"}),  # type: ignore[arg-type]
+            )
+        )
+    assert "x" not in components.types_of("exporter")
 
 
 def config(pipelines: dict[str, Any], **sections: Any) -> dict[str, Any]:
@@ -141,7 +181,10 @@ def test_connector_route_it_does_not_support() -> None:
 
 @pytest.mark.usefixtures("registered")
 def test_connector_id_must_not_shadow_an_exporter(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(components.EXPORTERS, "spanmetrics", SpanMetricsConnectorConfig)
+    shadow = ExporterFactory(
+        type="spanmetrics", config_class=SpanMetricsConnectorConfig, create=_metricsonly_exporter
+    )
+    monkeypatch.setattr(components, "FACTORIES", [*components.FACTORIES, shadow])
     pipelines = {"traces": {"receivers": ["envoy_als"], "exporters": ["debug"]}}
     with pytest.raises(
         ConfigError, match=r"connectors\.spanmetrics: the id is also defined under 'exporters'"
@@ -164,8 +207,7 @@ def test_unknown_connector_type_lists_none() -> None:
 
 
 def test_connector_cycle_is_an_error(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(components.CONNECTORS, "forward", SpanMetricsConnectorConfig)
-    monkeypatch.setitem(components.CONNECTOR_ROUTES, "forward", frozenset({("traces", "traces")}))
+    monkeypatch.setattr(components, "FACTORIES", [*components.FACTORIES, FORWARD])
     pipelines = {
         "traces/a": {"receivers": ["envoy_als", "forward/b"], "exporters": ["forward/a"]},
         "traces/b": {"receivers": ["forward/a"], "exporters": ["forward/b", "debug"]},

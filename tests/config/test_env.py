@@ -6,7 +6,8 @@ from typing import Any
 
 import pytest
 
-from bridge.config import ComponentID, ConfigError, parse_config
+from bridge.components import parse_config
+from bridge.config import ComponentID, ConfigError
 
 BASE = """
 receivers:

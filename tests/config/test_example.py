@@ -7,12 +7,13 @@ from pathlib import Path
 from typing import Any, get_args, get_origin
 
 from bridge import components
-from bridge.config import ComponentID, load_config
+from bridge.components import load_config
+from bridge.config import ComponentID, Kind
 from bridge.config._convert import field_hints, optional_inner
 from bridge.config._yaml import load_yaml
 
 EXAMPLE = Path(__file__).parents[2] / "config.example.yaml"
-SECTIONS: tuple[tuple[str, components.Kind], ...] = (
+SECTIONS: tuple[tuple[str, Kind], ...] = (
     ("receivers", "receiver"),
     ("processors", "processor"),
     ("exporters", "exporter"),

@@ -7,8 +7,11 @@ from typing import Any
 
 import pytest
 
-from bridge.config import ComponentID, ConfigError, load_config, parse_config
-from bridge.exporters.config import DebugExporterConfig, OTLPExporterConfig, OTLPHTTPExporterConfig
+from bridge.components import load_config, parse_config
+from bridge.config import ComponentID, ConfigError
+from bridge.exporters.debug.config import DebugExporterConfig
+from bridge.exporters.otlp.config import OTLPExporterConfig
+from bridge.exporters.otlphttp.config import OTLPHTTPExporterConfig
 from bridge.processors.batch.config import BatchProcessorConfig
 from bridge.receivers.envoy_als.config import EnvoyALSReceiverConfig, PeerMatch, StaticPeer
 

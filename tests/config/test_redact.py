@@ -6,7 +6,8 @@ from pathlib import Path
 
 import yaml
 
-from bridge.config import REDACTED, ComponentID, load_config, parse_config, redacted
+from bridge.components import load_config, parse_config
+from bridge.config import REDACTED, ComponentID, redacted
 
 TESTDATA = Path(__file__).parent / "testdata"
 ENV = {"TEMPO_TOKEN": "very-secret-token"}

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from bridge.config import ComponentID, ConfigError, parse_config
+from bridge.components import parse_config
+from bridge.config import ComponentID, ConfigError
 from bridge.config._units import format_bytesize, format_duration, parse_bytesize, parse_duration
 
 

@@ -7,9 +7,10 @@ from typing import Any
 
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
-from bridge.exporters.config import OTLPExporterConfig, QueueConfig, RetryConfig, TLSClientConfig
 from bridge.exporters.otlp import OTLPExporter
+from bridge.exporters.otlp.config import OTLPExporterConfig
 from bridge.exporters.queue import QueuedExporter, build_queued_exporter
+from bridge.exporters.shared_config import QueueConfig, RetryConfig, TLSClientConfig
 from tests.support.otlp_sink import OTLPSink
 
 NAME = "otlp/durable"

@@ -3,8 +3,8 @@ from __future__ import annotations
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
 
 from bridge.exporters.base import Exporter, ExportError, Signal, count_items
-from bridge.exporters.config import DebugExporterConfig
 from bridge.exporters.debug import DebugExporter
+from bridge.exporters.debug.config import DebugExporterConfig
 from tests.exporters import otlp_data
 
 

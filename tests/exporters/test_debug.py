@@ -6,8 +6,8 @@ import pytest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 from bridge.exporters.base import ExportError, Signal
-from bridge.exporters.config import DebugExporterConfig
 from bridge.exporters.debug import DebugExporter
+from bridge.exporters.debug.config import DebugExporterConfig
 from bridge.exporters.debug.exporter import format_request
 from tests.exporters import otlp_data
 

@@ -7,9 +7,10 @@ import grpc
 import pytest
 
 from bridge.exporters.base import ExportError, Signal
-from bridge.exporters.config import OTLPExporterConfig, TLSClientConfig
 from bridge.exporters.otlp import OTLPExporter
+from bridge.exporters.otlp.config import OTLPExporterConfig
 from bridge.exporters.otlp.exporter import parse_endpoint
+from bridge.exporters.shared_config import TLSClientConfig
 from bridge.telemetry import SELF
 from tests.exporters import otlp_data
 from tests.support.otlp_sink import OTLPSink, SinkTLS

@@ -7,9 +7,10 @@ from typing import Any
 import pytest
 
 from bridge.exporters.base import ExportError, Signal
-from bridge.exporters.config import OTLPHTTPExporterConfig, TLSClientConfig
 from bridge.exporters.otlphttp import OTLPHTTPExporter
+from bridge.exporters.otlphttp.config import OTLPHTTPExporterConfig
 from bridge.exporters.otlphttp.exporter import parse_retry_after, signal_url
+from bridge.exporters.shared_config import TLSClientConfig
 from bridge.telemetry import SELF
 from tests.exporters import otlp_data
 from tests.support.otlp_sink import OTLPSink, SinkTLS

@@ -106,8 +106,9 @@ def test_every_span_of_an_outage_arrives_once_the_backend_is_back(sink: OTLPSink
 
 
 def test_without_storage_what_did_not_fit_is_counted_exactly(sink: OTLPSink) -> None:
-    from bridge.exporters.config import OTLPExporterConfig, TLSClientConfig
     from bridge.exporters.otlp import OTLPExporter
+    from bridge.exporters.otlp.config import OTLPExporterConfig
+    from bridge.exporters.shared_config import TLSClientConfig
 
     sink.set_down(True)
     config = OTLPExporterConfig(endpoint=sink.grpc_endpoint, tls=TLSClientConfig(insecure=True), timeout=1.0)

@@ -10,10 +10,12 @@ import grpc
 import pytest
 
 from bridge.exporters.base import ExportError, ExportRequest, Signal
-from bridge.exporters.config import OTLPExporterConfig, OTLPHTTPExporterConfig, TLSClientConfig
 from bridge.exporters.otlp import OTLPExporter
+from bridge.exporters.otlp.config import OTLPExporterConfig
 from bridge.exporters.otlphttp import OTLPHTTPExporter
+from bridge.exporters.otlphttp.config import OTLPHTTPExporterConfig
 from bridge.exporters.queue import QueuedExporter
+from bridge.exporters.shared_config import TLSClientConfig
 from bridge.telemetry import SELF
 from tests.exporters import otlp_data
 from tests.support.otlp_sink import OTLPSink

@@ -11,18 +11,14 @@ import grpc
 import pytest
 
 from bridge.exporters.base import ExportError, ExportRequest, Signal
-from bridge.exporters.config import (
-    DebugExporterConfig,
-    OTLPExporterConfig,
-    OTLPHTTPExporterConfig,
-    QueueConfig,
-    RetryConfig,
-    TLSClientConfig,
-)
+from bridge.exporters.debug.config import DebugExporterConfig
 from bridge.exporters.otlp import OTLPExporter
+from bridge.exporters.otlp.config import OTLPExporterConfig
 from bridge.exporters.otlphttp import OTLPHTTPExporter
+from bridge.exporters.otlphttp.config import OTLPHTTPExporterConfig
 from bridge.exporters.persistent import FileQueue, StorageLockedError
 from bridge.exporters.queue import QueuedExporter, build_queued_exporter, storage_directory, wait_for_room
+from bridge.exporters.shared_config import QueueConfig, RetryConfig, TLSClientConfig
 from bridge.telemetry import SELF
 from tests.exporters import otlp_data
 from tests.support.otlp_sink import OTLPSink

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from bridge.config import ComponentID, ConfigError, load_config
+from bridge.components import load_config
+from bridge.config import ComponentID, ConfigError
 from bridge.receivers.envoy_als.config import EnvoyALSReceiverConfig, TLSServerConfig
 
 TESTDATA = Path(__file__).parent / "testdata"

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from bridge.config import parse_config
+from bridge.components import parse_config
 from bridge.service import Service, build_service
 
 

@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from typing import Any, TextIO
 
 from bridge.exporters.base import ExportError, ExportRequest, Signal, as_message, count_items
-from bridge.exporters.config import DebugExporterConfig
+from bridge.exporters.debug.config import DebugExporterConfig
 
 _PLAIN = re.compile(r"[^\s\"'=,{}\[\]]+")  # strings shown without quotes
 _MAX_VALUE = 200  # characters of one attribute value

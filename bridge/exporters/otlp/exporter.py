@@ -21,7 +21,8 @@ from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
 from bridge.exporters import _rpc_status
 from bridge.exporters._partial_success import report_partial_success
 from bridge.exporters.base import ExportError, ExportRequest, Signal
-from bridge.exporters.config import OTLPExporterConfig, TLSClientConfig
+from bridge.exporters.otlp.config import OTLPExporterConfig
+from bridge.exporters.shared_config import TLSClientConfig
 
 _logger = logging.getLogger(__name__)
 
@@ -132,8 +133,10 @@ def channel_credentials(name: str, tls: TLSClientConfig) -> Any:
             f"{name}: tls.insecure_skip_verify is not supported by the gRPC exporter; "
             "set tls.ca_file to the server's CA instead"
         )
-    if bool(tls.cert_file) != bool(tls.key_file):
-        raise ValueError(f"{name}: tls.cert_file and tls.key_file must be set together")
+    try:
+        tls.validate()
+    except ValueError as exc:
+        raise ValueError(f"{name}: tls.{exc}") from None
     return grpc.ssl_channel_credentials(
         root_certificates=_read(name, "tls.ca_file", tls.ca_file),
         private_key=_read(name, "tls.key_file", tls.key_file),

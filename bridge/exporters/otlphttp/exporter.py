@@ -22,7 +22,7 @@ from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
 from bridge.exporters import _rpc_status
 from bridge.exporters._partial_success import report_partial_success
 from bridge.exporters.base import ExportError, ExportRequest, Signal
-from bridge.exporters.config import OTLPHTTPExporterConfig
+from bridge.exporters.otlphttp.config import OTLPHTTPExporterConfig
 
 _RESPONSES: dict[Signal, Any] = {
     Signal.TRACES: trace_service_pb2.ExportTraceServiceResponse,
@@ -52,8 +52,10 @@ class OTLPHTTPExporter:
         if self._gzip:
             self._headers["Content-Encoding"] = "gzip"
         tls = config.tls
-        if bool(tls.cert_file) != bool(tls.key_file):
-            raise ValueError(f"{name}: tls.cert_file and tls.key_file must be set together")
+        try:
+            tls.validate()
+        except ValueError as exc:
+            raise ValueError(f"{name}: tls.{exc}") from None
         self._pool = urllib3.PoolManager(
             num_pools=4,
             maxsize=2,

@@ -6,5 +6,6 @@ latest cumulative value per series, `exposition` writes text 0.0.4 or OpenMetric
 
 from bridge.exporters.prometheus.config import PrometheusExporterConfig
 from bridge.exporters.prometheus.exporter import PrometheusExporter
+from bridge.exporters.prometheus.factory import factory
 
-__all__ = ["PrometheusExporter", "PrometheusExporterConfig"]
+__all__ = ["PrometheusExporter", "PrometheusExporterConfig", "factory"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from bridge.config.fields import FieldError, check_host_port
 from bridge.config.types import Duration
 
 
@@ -21,11 +22,6 @@ class PrometheusExporterConfig:
 
     def validate(self) -> None:
         """Called by the config loader; the endpoint is checked like every other listener's."""
-        from bridge.config._errors import FieldError  # on use: the config package imports components
-        from bridge.config._rules import host_port_problem
-
-        problem = host_port_problem(self.endpoint)
-        if problem:
-            raise FieldError(("endpoint",), f"{problem}; got {self.endpoint!r}")
+        check_host_port("endpoint", self.endpoint)
         if self.metric_expiration < 0:
             raise FieldError(("metric_expiration",), "must not be negative (0 = never expire)")

@@ -1,38 +1,18 @@
-"""Configuration of the `envoy_als` receiver."""
+"""Configuration of the `envoy_als` receiver.
+
+`static_peers` are read by the identity stage, so their classes live in `bridge.identity.config`.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Literal
 
-from bridge.config import FieldError
+from bridge.config.fields import FieldError, check_cert_key_pair, check_host_port
 from bridge.config.types import ByteSize
+from bridge.identity.config import PeerMatch, StaticPeer
 from bridge.metrics.config import MetricsConfig
 from bridge.receivers.envoy_als.spiffe import pattern_problem
-
-
-@dataclass
-class PeerMatch:
-    """What a static peer entry matches; exactly one key is set."""
-
-    cidr: str = ""  # 10.20.0.0/16: the peer's IP address falls in it
-    ip: str = ""  # one IP address
-    cluster: str = ""  # the upstream cluster name, e.g. outbound|5432||db.example.com
-    authority: str = ""  # the request's host, port stripped, e.g. api.stripe.com
-
-
-@dataclass
-class StaticPeer:
-    """Names a peer that carries no mx metadata (a VM without sidecar, an external service)."""
-
-    match: PeerMatch
-    service: str
-    namespace: str = ""
-    version: str = ""
-    workload: str = ""
-    workload_kind: str = ""
-    instance: str = ""
-    cluster: str = ""
 
 
 @dataclass
@@ -53,11 +33,7 @@ class TLSServerConfig:
         return bool(self.cert_file)
 
     def validate(self) -> None:
-        if bool(self.cert_file) != bool(self.key_file):
-            present, absent = ("cert_file", "key_file") if self.cert_file else ("key_file", "cert_file")
-            raise FieldError(
-                (absent,), f"must be set together with {present} (a server certificate needs both)"
-            )
+        check_cert_key_pair(self.cert_file, self.key_file, "server")
         if self.client_ca_file and not self.cert_file:
             raise FieldError(
                 ("client_ca_file",),
@@ -86,6 +62,9 @@ class EnvoyALSReceiverConfig:
     max_value_length: int = 4096  # longer header values and other strings are cut to this many characters
 
     def validate(self) -> None:
+        check_host_port("endpoint", self.endpoint)
+        if self.max_recv_msg_size <= 0:
+            raise FieldError(("max_recv_msg_size",), "must be greater than 0")
         for key in ("max_concurrent_streams", "max_entries_per_second_per_stream", "max_value_length"):
             if getattr(self, key) < 0:
                 raise FieldError((key,), "must not be negative (0 turns the limit off)")
@@ -98,3 +77,6 @@ class EnvoyALSReceiverConfig:
             problem = pattern_problem(pattern)
             if problem:
                 raise FieldError(("allowed_spiffe_ids", index), f"{problem}; got {pattern!r}")
+
+
+__all__ = ["EnvoyALSReceiverConfig", "PeerMatch", "StaticPeer", "TLSServerConfig"]

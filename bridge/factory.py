@@ -1,0 +1,206 @@
+"""The factory every component exports, the Collector's way (`NewFactory(type, defaults, WithTraces(...))`).
+
+A factory ties together what the rest of the bridge needs to know of a component type:
+
+* `type`: the name users write (`otlp`, `batch`);
+* `config_class`: its config dataclass; `config_class()` is the default config, its `validate()`
+  checks everything about it (the loader reads only this much, see `bridge.config.registry`);
+* `signals`: the pipelines it may sit in (a connector has `routes` instead);
+* `create`: how to build it, with a signature per kind (below).
+
+`bridge.components.FACTORIES` lists them; the loader takes its type tables from that list and
+`bridge.service` builds every component through it, so a type that validates is a type that starts.
+
+Kinds and what their `create` is handed:
+
+* receiver: `create(settings, config, wiring) -> Receiver`; `wiring` holds the first consumer of
+  every pipeline it feeds, per signal, and the exporters downstream whose full queue should slow
+  it down. An admission check such as a memory limiter is one more entry of `wiring.backpressure`
+  (anything with `blocks_when_full` and `has_capacity()`, as `QueuedExporter`).
+* processor: `create(settings, config, next_consumer) -> Consumer`; `settings.signal` is the
+  pipeline's. A processor that must decide before spans are built (a head sampler) would, besides
+  its consumer, hand the receiver a per-entry predicate through `Host` the way `Host.every` hands
+  the service periodic work; the seam is `Host`, which every create function receives.
+* exporter: `create(settings, config) -> Exporter`; the service puts the queue and retries in
+  front of it (`sending_queue`, `retry_on_failure`), as the Collector's exporterhelper does.
+* connector: `create(settings, config, next_consumer) -> Consumer`, fed by the pipelines it
+  exports from, feeding those it receives into (`routes`: (from, to) signal pairs).
+* extension: `create(settings, config) -> Extension`, started before and stopped after every
+  pipeline component (e.g. a health check).
+
+`for_worker(config, worker)` gives the config one of `service.workers` processes runs (a port
+or a directory per worker); ValueError when the config cannot run in several processes.
+"""
+
+from __future__ import annotations
+
+import builtins
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Generic, Literal, Protocol, TypeVar
+
+from bridge.config import ALL_SIGNALS, ComponentID, Kind
+from bridge.config import Signal as SignalName
+from bridge.exporters.base import Exporter, Signal
+from bridge.exporters.queue import QueuedExporter
+from bridge.exporters.shared_config import queue_for_worker
+from bridge.pipeline.consumer import Consumer, FanOut
+
+C = TypeVar("C")
+
+
+def same_for_every_worker(config: C, worker: int) -> C:
+    """The default `for_worker`: nothing in the config is per process."""
+    return config
+
+
+@dataclass
+class Host:
+    """The running service as components see it (the Collector's `component.Host`).
+
+    Components register here what the service must do for them, instead of the service knowing
+    each component: `every(interval, fn)` runs `fn` periodically on a worker thread and once more
+    at shutdown, after the receivers have stopped (the metrics aggregate is flushed so).
+    """
+
+    workers: int = 1
+    periodic: list[tuple[float, Callable[[], None]]] = field(default_factory=list)
+
+    def every(self, interval: float, work: Callable[[], None]) -> None:
+        self.periodic.append((interval, work))
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What every `create` is handed besides its config."""
+
+    id: ComponentID
+    host: Host
+    signal: Signal | None = None  # the pipeline's, for processors and connectors
+
+
+class Receiver(Protocol):
+    name: str
+    port: int  # the port it listens on once started (0 for a receiver that listens on none)
+
+    async def start(self) -> None: ...
+
+    async def stop(self, grace: float) -> None:
+        """Stop taking data; give what is in flight `grace` seconds."""
+
+
+class Extension(Protocol):
+    async def start(self) -> None: ...
+
+    async def shutdown(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class ReceiverWiring:
+    """What the service hands a receiver: where its data goes, and what may hold it back."""
+
+    consumers: Mapping[Signal, FanOut]  # per signal, the pipelines it feeds (absent: none)
+    backpressure: Sequence[QueuedExporter] = ()  # downstream exporters; `on_full: block` ones pause it
+
+    def of(self, signal: Signal) -> FanOut:
+        return self.consumers.get(signal) or FanOut([])
+
+
+@dataclass(frozen=True, kw_only=True)
+class _Factory(Generic[C]):
+    type: str
+    config_class: builtins.type[C]
+    signals: frozenset[SignalName] = ALL_SIGNALS
+    routes: frozenset[tuple[SignalName, SignalName]] = frozenset()
+    for_worker: Callable[[C, int], C] = same_for_every_worker
+
+    def default_config(self) -> C:
+        return self.config_class()
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReceiverFactory(_Factory[C]):
+    create: Callable[[Settings, C, ReceiverWiring], Receiver]
+
+    @property
+    def kind(self) -> Literal["receiver"]:
+        return "receiver"
+
+
+@dataclass(frozen=True, kw_only=True)
+class ProcessorFactory(_Factory[C]):
+    create: Callable[[Settings, C, Consumer], Consumer]
+
+    @property
+    def kind(self) -> Literal["processor"]:
+        return "processor"
+
+
+@dataclass(frozen=True, kw_only=True)
+class ExporterFactory(_Factory[C]):
+    create: Callable[[Settings, C], Exporter]
+    for_worker: Callable[[C, int], C] = queue_for_worker
+
+    @property
+    def kind(self) -> Literal["exporter"]:
+        return "exporter"
+
+
+@dataclass(frozen=True, kw_only=True)
+class ConnectorFactory(_Factory[C]):
+    create: Callable[[Settings, C, Consumer], Consumer]
+
+    @property
+    def kind(self) -> Literal["connector"]:
+        return "connector"
+
+
+@dataclass(frozen=True, kw_only=True)
+class ExtensionFactory(_Factory[C]):
+    create: Callable[[Settings, C], Extension]
+
+    @property
+    def kind(self) -> Literal["extension"]:
+        return "extension"
+
+
+AnyFactory = (
+    ReceiverFactory[Any]
+    | ProcessorFactory[Any]
+    | ExporterFactory[Any]
+    | ConnectorFactory[Any]
+    | ExtensionFactory[Any]
+)
+
+
+@dataclass(frozen=True)
+class FactoryTable:
+    """The factories of a list, by kind and type: what the service looks a component up in."""
+
+    receivers: Mapping[str, ReceiverFactory[Any]]
+    processors: Mapping[str, ProcessorFactory[Any]]
+    exporters: Mapping[str, ExporterFactory[Any]]
+    connectors: Mapping[str, ConnectorFactory[Any]]
+    extensions: Mapping[str, ExtensionFactory[Any]]
+
+    @classmethod
+    def of(cls, factories: Iterable[AnyFactory]) -> FactoryTable:
+        tables: dict[Kind, dict[str, Any]] = {
+            "receiver": {},
+            "processor": {},
+            "exporter": {},
+            "connector": {},
+            "extension": {},
+        }
+        for factory in factories:
+            table = tables[factory.kind]
+            if factory.type in table:
+                raise ValueError(f"{factory.kind} type {factory.type!r} is already registered")
+            table[factory.type] = factory
+        return cls(
+            receivers=tables["receiver"],
+            processors=tables["processor"],
+            exporters=tables["exporter"],
+            connectors=tables["connector"],
+            extensions=tables["extension"],
+        )
