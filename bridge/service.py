@@ -136,7 +136,7 @@ class Service:
         for receiver in self.receivers:
             await receiver.start()
         if self.host.periodic:
-            self._flush_task = asyncio.create_task(self._flush_metricsally())
+            self._flush_task = asyncio.create_task(self._flush_periodically())
 
     def flush_metrics(self) -> None:
         """Run the components' periodic work once (`Host.every`): today, hand each receiver's
@@ -144,7 +144,7 @@ class Service:
         for _, work in self.host.periodic:
             work()
 
-    async def _flush_metricsally(self) -> None:
+    async def _flush_periodically(self) -> None:
         interval = min(interval for interval, _ in self.host.periodic)
         while True:
             await asyncio.sleep(interval)

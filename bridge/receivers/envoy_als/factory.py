@@ -14,9 +14,7 @@ from bridge.receivers.envoy_als.config import EnvoyALSReceiverConfig
 from bridge.receivers.envoy_als.receiver import EnvoyALSReceiver
 
 
-def _create(
-    settings: Settings, config: EnvoyALSReceiverConfig, wiring: ReceiverWiring
-) -> EnvoyALSReceiver:
+def _create(settings: Settings, config: EnvoyALSReceiverConfig, wiring: ReceiverWiring) -> EnvoyALSReceiver:
     """The receiver and its converter; in a metrics pipeline also the recorder that aggregates every
     entry, whose aggregate the service hands to the metrics pipelines every `metrics.interval`."""
     recorder = None
