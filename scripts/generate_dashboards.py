@@ -44,12 +44,16 @@ RATE = "[$__rate_interval]"
 # --- "Mesh from access logs" --------------------------------------------------------------------
 # Per service: what the called side's sidecar saw (reporter="destination"), as Istio's service
 # dashboards do. Per edge: what the caller's sidecar saw (reporter="source"): it also has the calls
-# that never reached a sidecar (no route, a destination outside the mesh).
+# that never reached a sidecar (no route, a destination outside the mesh). Both are filtered by
+# the called side, so choosing a service shows it and its callers.
 SVC = (
     'reporter="destination", destination_workload_namespace=~"$namespace", '
     'destination_canonical_service=~"$service"'
 )
-EDGE = 'reporter="source", source_workload_namespace=~"$namespace", source_canonical_service=~"$service"'
+EDGE = (
+    'reporter="source", destination_workload_namespace=~"$namespace", '
+    'destination_canonical_service=~"$service"'
+)
 BY_SVC = "destination_canonical_service, destination_workload_namespace"
 BY_EDGE = "source_canonical_service, destination_canonical_service"
 
@@ -107,24 +111,22 @@ MESH_QUERIES: dict[str, str] = {
 }
 
 # --- "als-bridge health" ------------------------------------------------------------------------
-# `instance` is the replica: the scrape target on the prometheus exporter's path, the bridge's
-# service.instance.id on the OTLP path.
-INST = 'instance=~"$instance"'
+# The replica is `instance` where the store maps the resource to job/instance (a scrape of the
+# prometheus exporter: the scrape target; Prometheus' and Mimir's OTLP intake: the bridge's
+# service.instance.id) and `service_instance_id` where it keeps resource attributes as labels
+# (VictoriaMetrics' OTLP intake). Grouping by both works on either: the missing one is empty.
+REPLICA = "instance, service_instance_id"
 HEALTH_QUERIES: dict[str, str] = {
-    "entries_in": f"sum by (instance, type) (rate(als_bridge_entries_received_total{{{INST}}}{RATE}))",
-    "decode_errors": f"sum by (instance, kind) (rate(als_bridge_decode_errors_total{{{INST}}}{RATE}))",
-    "entries_dropped": f"sum by (instance, reason) (rate(als_bridge_entries_dropped_total{{{INST}}}{RATE}))",
-    "export_dropped": (
-        f"sum by (instance, exporter, reason) (rate(als_bridge_dropped_items_total{{{INST}}}{RATE}))"
-    ),
+    "entries_in": f"sum by ({REPLICA}, type) (rate(als_bridge_entries_received_total{RATE}))",
+    "decode_errors": f"sum by ({REPLICA}, kind) (rate(als_bridge_decode_errors_total{RATE}))",
+    "entries_dropped": f"sum by ({REPLICA}, reason) (rate(als_bridge_entries_dropped_total{RATE}))",
+    "export_dropped": (f"sum by ({REPLICA}, exporter, reason) (rate(als_bridge_dropped_items_total{RATE}))"),
     "export_failed": (
-        f"sum by (instance, exporter, reason) (rate(als_bridge_export_failed_items_total{{{INST}}}{RATE}))"
+        f"sum by ({REPLICA}, exporter, reason) (rate(als_bridge_export_failed_items_total{RATE}))"
     ),
-    "exported": (
-        f"sum by (instance, exporter, signal) (rate(als_bridge_exported_items_total{{{INST}}}{RATE}))"
-    ),
-    "queue_length": f"sum by (instance, exporter) (als_bridge_queue_length{{{INST}}})",
-    "streams_open": f"sum by (instance) (als_bridge_streams_open{{{INST}}})",
+    "exported": (f"sum by ({REPLICA}, exporter, signal) (rate(als_bridge_exported_items_total{RATE}))"),
+    "queue_length": f"sum by ({REPLICA}, exporter) (als_bridge_queue_length)",
+    "streams_open": f"sum by ({REPLICA}) (als_bridge_streams_open)",
 }
 
 
@@ -315,18 +317,13 @@ def health_dashboard() -> dict[str, Any]:
         .time("now-1h", "now")
         .refresh("30s")
         .with_variable(_datasource_variable())
-        .with_variable(
-            _label_variable(
-                "instance", "Replica", "label_values(als_bridge_entries_received_total, instance)"
-            )
-        )
         .with_row(dashboard.Row("In").id(100))
         .with_panel(
             _timeseries(
                 1,
                 "Entries received per second",
                 "ops",
-                [(q["entries_in"], "{{instance}} {{type}}")],
+                [(q["entries_in"], "{{instance}}{{service_instance_id}} {{type}}")],
                 "ALS entries (http, tcp) per replica.",
             )
         )
@@ -335,7 +332,7 @@ def health_dashboard() -> dict[str, Any]:
                 2,
                 "ALS streams open",
                 "short",
-                [(q["streams_open"], "{{instance}}")],
+                [(q["streams_open"], "{{instance}}{{service_instance_id}}")],
                 "Envoy's gRPC streams per replica: a replica with none gets no traffic.",
             )
         )
@@ -344,7 +341,7 @@ def health_dashboard() -> dict[str, Any]:
                 3,
                 "Decode errors per second",
                 "ops",
-                [(q["decode_errors"], "{{instance}} {{kind}}")],
+                [(q["decode_errors"], "{{instance}}{{service_instance_id}} {{kind}}")],
                 "Messages or peer metadata that could not be decoded, by kind.",
             )
         )
@@ -353,7 +350,7 @@ def health_dashboard() -> dict[str, Any]:
                 4,
                 "Entries dropped per second",
                 "ops",
-                [(q["entries_dropped"], "{{instance}} {{reason}}")],
+                [(q["entries_dropped"], "{{instance}}{{service_instance_id}} {{reason}}")],
                 "Entries the receiver dropped, by reason (no_identifier, rate_limited, ...).",
             )
         )
@@ -363,7 +360,7 @@ def health_dashboard() -> dict[str, Any]:
                 5,
                 "Items exported per second",
                 "ops",
-                [(q["exported"], "{{instance}} {{exporter}} {{signal}}")],
+                [(q["exported"], "{{instance}}{{service_instance_id}} {{exporter}} {{signal}}")],
                 "Spans, data points and log records each exporter delivered.",
             )
         )
@@ -372,7 +369,7 @@ def health_dashboard() -> dict[str, Any]:
                 6,
                 "Export failures per second",
                 "ops",
-                [(q["export_failed"], "{{instance}} {{exporter}} {{reason}}")],
+                [(q["export_failed"], "{{instance}}{{service_instance_id}} {{exporter}} {{reason}}")],
                 "Items an exporter gave up on after its retries.",
             )
         )
@@ -381,7 +378,7 @@ def health_dashboard() -> dict[str, Any]:
                 7,
                 "Items dropped before export per second",
                 "ops",
-                [(q["export_dropped"], "{{instance}} {{exporter}} {{reason}}")],
+                [(q["export_dropped"], "{{instance}}{{service_instance_id}} {{exporter}} {{reason}}")],
                 "Items that did not fit an exporter's queue.",
             )
         )
@@ -394,7 +391,7 @@ def health_dashboard() -> dict[str, Any]:
             .datasource(DS)
             .span(12)
             .height(8)
-            .with_target(_target(q["queue_length"], "{{instance}} {{exporter}}"))
+            .with_target(_target(q["queue_length"], "{{instance}}{{service_instance_id}} {{exporter}}"))
         )
     )
     return _json(builder.build())

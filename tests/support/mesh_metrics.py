@@ -133,7 +133,7 @@ def wait_for_requests(stores: tuple[_Store, ...], count: int) -> None:
 
 @contextmanager
 def mesh_metrics() -> Iterator[MeshMetrics]:
-    """Start the stores, the bridge and the mesh; send the rounds; yield with the mesh stopped."""
+    """Start the stores, the bridge and the mesh; send the rounds; yield with everything running."""
     with ExitStack() as stack:
         vm = stack.enter_context(VictoriaMetrics())
         service = stack.enter_context(running_bridge(bridge_config(vm.otlp_metrics_url)))
@@ -146,5 +146,5 @@ def mesh_metrics() -> Iterator[MeshMetrics]:
                 wait_for_requests((vm, prom), n * per_round)
                 if n < ROUNDS:
                     time.sleep(1.5)  # a few more samples of this round's values in both stores
-        time.sleep(2.5)  # the last round's self counters: a few scrapes (1 s) and exports (0.5 s) more
-        yield MeshMetrics(vm, prom, service)
+            time.sleep(2.5)  # the last round's self counters: a few scrapes (1 s) and exports (0.5 s) more
+            yield MeshMetrics(vm, prom, service)  # Envoy still streams to the bridge: streams_open > 0
