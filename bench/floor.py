@@ -130,7 +130,7 @@ def measure_receive(mode: str, args: argparse.Namespace, work: Path) -> dict[str
 def trace_requests(streams: int, workloads: int, messages: int, batch: int) -> tuple[list[Any], int]:
     """The OTLP requests the bridge makes of a `bench.corpus` load, and the entries they hold."""
     from bridge.identity import IdentityResolver, workload_from_node
-    from bridge.otlp_wire import encode_traces
+    from bridge.otlp import TraceEncoder
     from bridge.receivers.envoy_als import _protos
     from bridge.spans import build_spans
 
@@ -142,6 +142,7 @@ def trace_requests(streams: int, workloads: int, messages: int, batch: int) -> t
         for view in views_of(_protos.StreamAccessLogsMessage.FromString(raw)):
             entries += 1
             items.extend(build_spans(view, resolver.resolve(view, local), "both").spans)
+    encode_traces = TraceEncoder().encode
     requests = [encode_traces(items[i : i + TRACE_BATCH]) for i in range(0, len(items), TRACE_BATCH)]
     return requests, entries
 

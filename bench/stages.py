@@ -24,7 +24,7 @@ from bridge.decode import from_http, from_tcp
 from bridge.identity import IdentityResolver, workload_from_node
 from bridge.metrics.config import MetricsConfig
 from bridge.metrics.recorder import MetricsRecorder
-from bridge.otlp_wire import encode_traces
+from bridge.otlp import TraceEncoder
 from bridge.receivers.envoy_als import _protos
 from bridge.spans import build_spans
 
@@ -99,6 +99,7 @@ def run(
     triples = list(zip(pairs, span_sets, strict=True))
     t_metrics, _ = _timed(lambda: [recorder.record(v, e, s) for (v, e), s in triples])
     items = [item for s in span_sets for item in s.spans]
+    encode_traces = TraceEncoder().encode
     t_wire, _ = _timed(lambda: [encode_traces(items[i : i + 8192]) for i in range(0, len(items), 8192)])
     stages = {
         "parse": t_parse,

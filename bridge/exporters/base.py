@@ -59,7 +59,7 @@ class Exporter(Protocol):
 class EncodedRequest:
     """An export request already in protobuf wire format, with its item count.
 
-    The span path writes its requests directly as bytes (`bridge.otlp_wire`). This stands in for
+    The span path writes its requests directly as bytes (`bridge.otlp`). This stands in for
     the protobuf message wherever exporters and queues handle one: `SerializeToString()` and
     `ByteSize()` behave the same; `to_message()` parses it for the few readers of fields (debug).
     """

@@ -25,10 +25,10 @@ from __future__ import annotations
 
 from functools import lru_cache
 
+from bridge.attributes import Attr
 from bridge.identity.workload import IdentitySource, Workload
 
-AttributeValue = str | int | bool
-Attributes = tuple[tuple[str, AttributeValue], ...]
+Attributes = tuple[Attr, ...]
 
 UNKNOWN_SERVICE = "unknown"
 K8S_KINDS = frozenset({"deployment", "statefulset", "daemonset", "job", "cronjob", "replicaset"})
@@ -49,7 +49,7 @@ def is_k8s(w: Workload) -> bool:
 def resource_attributes(w: Workload) -> Attributes:
     """The resource attributes of spans, metrics and logs emitted on behalf of `w`, in fixed order."""
     k8s = is_k8s(w)
-    attrs: list[tuple[str, AttributeValue]] = [("service.name", service_name(w))]
+    attrs: list[Attr] = [("service.name", service_name(w))]
     if w.namespace:
         attrs.append(("service.namespace", w.namespace))
     if w.version:
@@ -82,7 +82,7 @@ def peer_span_attributes(w: Workload) -> Attributes:
     """Attributes that name the other end on a span; empty for an UNKNOWN peer."""
     if not w.known:
         return ()
-    attrs: list[tuple[str, AttributeValue]] = []
+    attrs: list[Attr] = []
     name = service_name(w)
     if name != UNKNOWN_SERVICE:  # a peer named only by its IP has no service name to give
         attrs.append(("service.peer.name", name))

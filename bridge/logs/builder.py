@@ -7,9 +7,10 @@ import time
 
 from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord, SeverityNumber
 
+from bridge.attributes import AttrValue
 from bridge.decode import EntryView
 from bridge.identity import Ends, peer_span_attributes
-from bridge.otlp import AttrValue, key_values
+from bridge.otlp import key_values
 from bridge.spans import SpanSet
 
 

@@ -27,8 +27,8 @@ from opentelemetry.proto.metrics.v1.metrics_pb2 import (
     NumberDataPoint,
 )
 
-from bridge.metrics import wire
 from bridge.otlp import any_value
+from bridge.otlp import metrics as wire
 from bridge.telemetry import SELF
 
 Temporality = Literal["cumulative", "delta"]

@@ -7,14 +7,14 @@ from typing import Any
 
 from bridge.exporters.base import Signal
 from bridge.exporters.queue import QueuedExporter
-from bridge.otlp import encode_logs
-from bridge.otlp_wire import encode_metrics, encode_traces
+from bridge.otlp import LogEncoder, MetricsEncoder, TraceEncoder
 from bridge.pipeline.consumer import Item
 
-_ENCODERS: dict[Signal, Callable[[list[Item]], Any]] = {
-    Signal.TRACES: encode_traces,
-    Signal.LOGS: encode_logs,
-    Signal.METRICS: encode_metrics,
+# One encoder per export stage: its caches are the stage's, shared by whichever thread flushes.
+_ENCODERS: dict[Signal, Callable[[], TraceEncoder | LogEncoder | MetricsEncoder]] = {
+    Signal.TRACES: TraceEncoder,
+    Signal.LOGS: LogEncoder,
+    Signal.METRICS: MetricsEncoder,
 }
 
 
@@ -44,7 +44,7 @@ def metric_requests(items: list[Item], limit: int = MAX_METRICS_REQUEST_BYTES) -
 class ExportStage:
     def __init__(self, signal: Signal, exporters: Sequence[QueuedExporter]) -> None:
         self._signal = signal
-        self._encode = _ENCODERS[signal]
+        self._encode: Callable[[list[Item]], Any] = _ENCODERS[signal]().encode
         self._exporters = exporters
 
     def consume(self, items: list[Item]) -> None:

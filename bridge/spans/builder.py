@@ -32,16 +32,15 @@ from dataclasses import dataclass
 from operator import attrgetter
 from typing import Literal
 
+from bridge.attributes import Attr, AttrValue
 from bridge.decode import EntryView
 from bridge.identity import Direction, Ends, IdentitySource, Workload, peer_span_attributes
-from bridge.otlp import AttrValue
 from bridge.spans import semconv
 from bridge.spans.data import (
     SPAN_KIND_CLIENT,
     SPAN_KIND_SERVER,
     STATUS_ERROR,
     STATUS_UNSET,
-    Attr,
     SpanData,
     SpanShape,
     pairs,

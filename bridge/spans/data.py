@@ -1,7 +1,7 @@
 """`SpanData`: a span as plain data, what the span builder makes and every later stage reads.
 
 Plain data rather than a protobuf `Span`: the metric families read a few fields of every span,
-and the wire encoder (`bridge.otlp_wire`) writes it out from cached byte blocks; building a
+and the wire encoder (`bridge.otlp.traces`) writes it out from cached byte blocks; building a
 protobuf object in between would cost more than both.
 
 A span is split in two: its `SpanShape` (name, kind, status and the attributes that are a
@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bridge.otlp import AttrValue
+from bridge.attributes import Attr, AttrValue
 
 # OTLP's enum values (trace.proto), so the data and the wire agree without a lookup.
 SPAN_KIND_SERVER = 2
@@ -22,7 +22,6 @@ SPAN_KIND_CLIENT = 3
 STATUS_UNSET = 0
 STATUS_ERROR = 2
 
-Attr = tuple[str, AttrValue]
 # The wire encoder's bytes of a shape: its name and kind fields, its attribute fields, its
 # status field, and per dynamic key the start of that key's KeyValue.
 ShapeWire = tuple[bytes, bytes, bytes, tuple[bytes, ...]]

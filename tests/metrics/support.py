@@ -11,8 +11,8 @@ from opentelemetry.proto.metrics.v1.metrics_pb2 import Metric
 from bridge.decode import EntryView
 from bridge.identity import Direction, Ends, IdentitySource, Workload
 from bridge.metrics.store import MetricStore, ResourceKey
-from bridge.otlp import attributes_dict
 from bridge.spans import Reporters, SpanSet, build_spans
+from tests.otlp.reference import attributes_dict
 
 START = 1_700_000_000_000_000_000
 MS = 1_000_000

@@ -7,10 +7,10 @@ from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportM
 from bridge.identity import Direction, Ends
 from bridge.metrics.config import MetricsConfig
 from bridge.metrics.recorder import MetricsRecorder, new_instance_id
-from bridge.otlp import attributes_dict
-from bridge.otlp_wire import encode_metrics
+from bridge.otlp import MetricsEncoder
 from bridge.spans import build_spans
 from tests.metrics.support import PRODUCTPAGE, REVIEWS_PEER, http_view
+from tests.otlp.reference import attributes_dict
 
 
 def _series_identities(recorder: MetricsRecorder) -> set[tuple[str, str]]:
@@ -18,7 +18,7 @@ def _series_identities(recorder: MetricsRecorder) -> set[tuple[str, str]]:
     view = http_view()
     ends = Ends(local=PRODUCTPAGE, peer=REVIEWS_PEER, direction=Direction.OUTBOUND, peer_error="")
     recorder.record(view, ends, build_spans(view, ends, "both"))
-    request = ExportMetricsServiceRequest.FromString(encode_metrics(recorder.collect()).SerializeToString())
+    request = ExportMetricsServiceRequest.FromString(MetricsEncoder().encode(recorder.collect()).SerializeToString())
     out = set()
     for rm in request.resource_metrics:
         attrs = attributes_dict(rm.resource.attributes)

@@ -6,9 +6,9 @@ import pytest
 from opentelemetry.proto.metrics.v1.metrics_pb2 import AggregationTemporality
 
 from bridge.metrics.store import MetricStore
-from bridge.otlp import attributes_dict
 from bridge.telemetry import SELF
 from tests.metrics.support import PRODUCTPAGE, points
+from tests.otlp.reference import attributes_dict
 
 
 @pytest.fixture(autouse=True)

@@ -5,8 +5,7 @@ from __future__ import annotations
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
 
 from bridge.metrics.store import POINTS_PER_METRIC, MetricStore
-from bridge.otlp import MetricResource
-from bridge.otlp_wire import encode_metrics
+from bridge.otlp import MetricResource, MetricsEncoder
 from bridge.pipeline.export import MAX_METRICS_REQUEST_BYTES, metric_requests
 
 
@@ -34,7 +33,7 @@ def test_metrics_are_cut_into_bounded_metrics_and_requests_with_every_point_kept
     assert [item for part in parts for item in part] == items  # nothing lost or reordered
     series: dict[str, set[bytes]] = {"requests_total": set(), "duration_ms": set()}
     for part in parts:
-        request = encode_metrics(part)
+        request = MetricsEncoder().encode(part)
         assert len(request.payload) <= MAX_METRICS_REQUEST_BYTES
         for rm in ExportMetricsServiceRequest.FromString(request.payload).resource_metrics:
             for metric in rm.scope_metrics[0].metrics:

@@ -3,16 +3,16 @@
 No caches, no shapes, no pre-encoded keys: every span's attributes are one plain list, made
 from the entry field by field, in the documented order (static attributes, then dynamic ones;
 see `bridge.spans.builder`), and its ids come from `derive_span_id` over the parts as strings.
-`tests/test_otlp_wire.py` converts a corpus both ways and requires identical OTLP.
+`tests/otlp/test_traces.py` converts a corpus both ways and requires identical OTLP.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
+from bridge.attributes import AttrValue
 from bridge.decode import EntryView
 from bridge.identity import Direction, Ends, IdentitySource, Workload, peer_span_attributes
-from bridge.otlp import AttrValue
 from bridge.spans import semconv
 from bridge.spans.data import (
     SPAN_KIND_CLIENT,

@@ -1,7 +1,7 @@
 """Golden test: the hand-written wire encoder gives the same OTLP as the protobuf API.
 
-The pipeline writes trace requests directly in wire format (`bridge.otlp_wire`); the reference
-(`bridge.otlp.encode_traces_reference`) builds the same request with protobuf objects. Both are
+The pipeline writes trace requests directly in wire format (`bridge.otlp.traces`); the reference
+(`tests.otlp.reference.encode_traces_reference`) builds the same request with protobuf objects. Both are
 parsed and compared message by message, for a corpus of real conversions and for generated spans.
 
 The corpus goes through the fast path (`build_spans` with its cached plans and shapes, then
@@ -20,11 +20,16 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 
 from bridge.decode import EntryView
 from bridge.identity import Direction, Ends, IdentitySource, Workload
-from bridge.otlp import encode_traces_reference
-from bridge.otlp_wire import encode_traces
+from bridge.otlp import TraceEncoder
 from bridge.spans import build_spans, builder
 from bridge.spans.data import SpanData, span_data
+from tests.otlp.reference import encode_traces_reference
 from tests.spans.reference import reference_facts, reference_spans
+
+
+def encode_traces(items: list[tuple[Workload, SpanData]]) -> Any:
+    return TraceEncoder().encode(items)
+
 
 A = Workload(
     service="a", namespace="demo", workload="a-v1", instance="a-1", cluster="K", source=IdentitySource.NODE
@@ -254,8 +259,7 @@ def test_metrics_request_equals_the_protobuf_built_one() -> None:
     from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
     from opentelemetry.proto.metrics.v1.metrics_pb2 import Metric, ResourceMetrics
 
-    from bridge.otlp import SCHEMA_URL, SCOPE, MetricResource, metric_resource
-    from bridge.otlp_wire import encode_metrics
+    from bridge.otlp import SCHEMA_URL, SCOPE, MetricResource, MetricsEncoder, metric_resource
 
     def metric(name: str, points: int) -> Metric:
         m = Metric(name=name, unit="s")
@@ -268,7 +272,9 @@ def test_metrics_request_equals_the_protobuf_built_one() -> None:
         MetricResource(Workload(workload="w", namespace="ns"), "b-1"),
     )
     metrics = [(bridge, metric("a", 1)), (workload, metric("b", 400)), (bridge, metric("c", 0))]
-    encoded = encode_metrics([(key, (m.SerializeToString(), len(m.sum.data_points))) for key, m in metrics])
+    encoded = MetricsEncoder().encode(
+        [(key, (m.SerializeToString(), len(m.sum.data_points))) for key, m in metrics]
+    )
     want = ExportMetricsServiceRequest()
     for key in (bridge, workload):
         rm = ResourceMetrics(resource=metric_resource(key), schema_url=SCHEMA_URL)

@@ -1,0 +1,46 @@
+"""`BoundedCache`: a dict that starts over when it is full, shared safely between threads.
+
+Why start over rather than evict the oldest: every cache here maps values that repeat (workloads,
+label sets, span shapes) to what is made from them; after a churn the working set refills in a
+few entries, and a plain dict lookup is the fastest thing Python has. An LRU would cost a
+bookkeeping step on every hit to save a few misses after the rare clear.
+
+Threads: lookups (`get`) are one dict read, atomic under the GIL, and take no lock, so the hot
+path pays nothing; `put` (a miss) takes the lock, so a clear and an insert never interleave.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Generic, TypeVar
+
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+class BoundedCache(Generic[K, V]):
+    """At most `max_entries` entries; `get(key)` is the dict's own `get` (None when absent)."""
+
+    __slots__ = ("_data", "_lock", "_max", "get")
+
+    def __init__(self, max_entries: int) -> None:
+        self._data: dict[K, V] = {}
+        self._max = max_entries
+        self._lock = threading.Lock()
+        self.get: Callable[[K], V | None] = self._data.get
+
+    def put(self, key: K, value: V) -> V:
+        """Keep `value` under `key` (emptying the cache first when it is full); returns `value`."""
+        with self._lock:
+            if len(self._data) >= self._max:
+                self._data.clear()
+            self._data[key] = value
+        return value
+
+    def clear(self) -> None:
+        with self._lock:
+            self._data.clear()
+
+    def __len__(self) -> int:
+        return len(self._data)
