@@ -19,7 +19,7 @@ from bench.stages import corpus
 from bridge.decode import from_http, from_tcp
 from bridge.identity import IdentityResolver, Workload, resource_attributes, workload_from_node
 from bridge.receivers.envoy_als import _protos
-from bridge.spans import build_spans
+from bridge.spans import SpanBuilder
 from bridge.spans.data import SPAN_KIND_CLIENT, STATUS_ERROR, SpanData
 
 BATCH = 512
@@ -79,6 +79,7 @@ def measure(streams: int = 24, workloads: int = 60, messages: int = 12, batch: i
     locals_ = {id(node): workload_from_node(node) for node, _ in data}
     entries = 0
     pending: list[Any] = []
+    build = SpanBuilder("both").build
     t0 = time.process_time()
     for node, raw in data:
         message = _protos.StreamAccessLogsMessage.FromString(raw)
@@ -87,7 +88,7 @@ def measure(streams: int = 24, workloads: int = 60, messages: int = 12, batch: i
         for entry in log_entries:
             view = from_tcp(entry) if tcp else from_http(entry)
             ends = resolver.resolve(view, locals_[id(node)])
-            for workload, span in build_spans(view, ends, "both").spans:
+            for workload, span in build(view, ends).spans:
                 resource = resources.get(workload)
                 if resource is None:
                     resource = sdk["Resource"](dict(resource_attributes(workload)))

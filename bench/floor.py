@@ -132,16 +132,17 @@ def trace_requests(streams: int, workloads: int, messages: int, batch: int) -> t
     from bridge.identity import IdentityResolver, workload_from_node
     from bridge.otlp import TraceEncoder
     from bridge.receivers.envoy_als import _protos
-    from bridge.spans import build_spans
+    from bridge.spans import SpanBuilder
 
     resolver = IdentityResolver([])
+    build = SpanBuilder("both").build
     items: list[Any] = []
     entries = 0
     for node, raw in corpus(streams, workloads, messages, batch):
         local = workload_from_node(node)
         for view in views_of(_protos.StreamAccessLogsMessage.FromString(raw)):
             entries += 1
-            items.extend(build_spans(view, resolver.resolve(view, local), "both").spans)
+            items.extend(build(view, resolver.resolve(view, local)).spans)
     encode_traces = TraceEncoder().encode
     requests = [encode_traces(items[i : i + TRACE_BATCH]) for i in range(0, len(items), TRACE_BATCH)]
     return requests, entries

@@ -26,7 +26,7 @@ from bridge.metrics.config import MetricsConfig
 from bridge.metrics.recorder import MetricsRecorder
 from bridge.otlp import TraceEncoder
 from bridge.receivers.envoy_als import _protos
-from bridge.spans import build_spans
+from bridge.spans import SpanBuilder
 
 
 def corpus(streams: int, workloads: int, messages: int, batch: int, seed: int = 7) -> list[tuple[Any, bytes]]:
@@ -95,7 +95,8 @@ def run(
     n = len(vs)
     t_ident, ends = _timed(lambda: [resolver.resolve(v, locals_[id(node)]) for node, v in vs])
     pairs = list(zip([v for _, v in vs], ends, strict=True))
-    t_spans, span_sets = _timed(lambda: [build_spans(v, e, "both") for v, e in pairs])
+    build = SpanBuilder("both").build
+    t_spans, span_sets = _timed(lambda: [build(v, e) for v, e in pairs])
     triples = list(zip(pairs, span_sets, strict=True))
     t_metrics, _ = _timed(lambda: [recorder.record(v, e, s) for (v, e), s in triples])
     items = [item for s in span_sets for item in s.spans]

@@ -12,15 +12,24 @@ path pays nothing; `put` (a miss) takes the lock, so a clear and an insert never
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
-from typing import Generic, TypeVar
+from typing import Generic, Protocol, TypeVar, overload
 
 K = TypeVar("K")
 V = TypeVar("V")
+D = TypeVar("D")
+K_contra = TypeVar("K_contra", contravariant=True)
+V_co = TypeVar("V_co", covariant=True)
+
+
+class _Get(Protocol[K_contra, V_co]):
+    @overload
+    def __call__(self, key: K_contra, /) -> V_co | None: ...
+    @overload
+    def __call__(self, key: K_contra, default: D, /) -> V_co | D: ...
 
 
 class BoundedCache(Generic[K, V]):
-    """At most `max_entries` entries; `get(key)` is the dict's own `get` (None when absent)."""
+    """At most `max_entries` entries; `get(key[, default])` is the dict's own `get`."""
 
     __slots__ = ("_data", "_lock", "_max", "get")
 
@@ -28,7 +37,7 @@ class BoundedCache(Generic[K, V]):
         self._data: dict[K, V] = {}
         self._max = max_entries
         self._lock = threading.Lock()
-        self.get: Callable[[K], V | None] = self._data.get
+        self.get: _Get[K, V] = self._data.get  # type: ignore[assignment]  # typeshed spells its overloads apart
 
     def put(self, key: K, value: V) -> V:
         """Keep `value` under `key` (emptying the cache first when it is full); returns `value`."""

@@ -39,9 +39,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, Literal, Protocol, TypeVar
 
-from bridge.config import ALL_SIGNALS, ComponentID, Kind
-from bridge.config import Signal as SignalName
-from bridge.exporters.base import Exporter, Signal
+from bridge.config import ALL_SIGNALS, ComponentID, Kind, Signal
+from bridge.exporters.base import Exporter
 from bridge.exporters.queue import QueuedExporter
 from bridge.exporters.shared_config import queue_for_worker
 from bridge.pipeline.consumer import Consumer, FanOut
@@ -110,8 +109,8 @@ class ReceiverWiring:
 class _Factory(Generic[C]):
     type: str
     config_class: builtins.type[C]
-    signals: frozenset[SignalName] = ALL_SIGNALS
-    routes: frozenset[tuple[SignalName, SignalName]] = frozenset()
+    signals: frozenset[Signal] = ALL_SIGNALS
+    routes: frozenset[tuple[Signal, Signal]] = frozenset()
     for_worker: Callable[[C, int], C] = same_for_every_worker
 
     def default_config(self) -> C:

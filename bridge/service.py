@@ -78,7 +78,7 @@ class Service:
         """A connector at the end of a `signal` pipeline, feeding the pipelines it is a receiver of
         (built already: `build` goes downstream-first)."""
         factory = self.factories.connectors[cid.type]
-        targets = {to for source, to in factory.routes if source == signal.value}
+        targets = {to for source, to in factory.routes if source == signal}
         fed = FanOut(
             [
                 self.heads[pid]

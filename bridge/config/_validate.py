@@ -64,7 +64,7 @@ def _signal_of(pipeline_id: ComponentID, path: KeyPath) -> Signal:
     raise FieldError(
         path,
         f"unknown signal {pipeline_id.type!r}; a pipeline id is traces, metrics or logs, optionally "
-        f"followed by '/name'{did_you_mean(pipeline_id.type, SIGNALS)}",
+        f"followed by '/name'{did_you_mean(pipeline_id.type, map(str, SIGNALS))}",
     )
 
 

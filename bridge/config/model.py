@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
+import enum
 import re
 from dataclasses import dataclass, field
-from typing import Any, Literal, get_args
+from typing import Any, Literal
 
 from bridge.config.fields import FieldError
 
-Signal = Literal["traces", "metrics", "logs"]
-SIGNALS: tuple[Signal, ...] = get_args(Signal)
+
+class Signal(enum.StrEnum):
+    """The three OTLP signals, the one signal type of the bridge. A `str`: the value is the name
+    used in pipeline ids, URLs (`/v1/traces`) and metric labels, and compares equal to it."""
+
+    TRACES = "traces"
+    METRICS = "metrics"
+    LOGS = "logs"
+
+
+SIGNALS: tuple[Signal, ...] = tuple(Signal)
 
 # The Collector's rules: a type is an identifier; a name is anything without spaces after the `/`.
 _TYPE = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,62}")
@@ -100,4 +110,4 @@ class Config:
         """The signal a pipeline carries (the type part of its id, checked by the loader)."""
         if pipeline_id.type not in SIGNALS:
             raise ValueError(f"{pipeline_id} is not a pipeline id")
-        return pipeline_id.type
+        return Signal(pipeline_id.type)

@@ -53,10 +53,12 @@ class ComponentTypes:
             if factory.kind == "connector":
                 routes = factory.routes
                 if not routes or any(a not in ALL_SIGNALS or b not in ALL_SIGNALS for a, b in routes):
-                    raise ValueError(f"routes must be non-empty (signal, signal) pairs, got {sorted(routes)}")
+                    pairs = sorted((str(a), str(b)) for a, b in routes)
+                    raise ValueError(f"routes must be non-empty (signal, signal) pairs, got {pairs}")
             elif not factory.signals or not factory.signals <= ALL_SIGNALS:
                 raise ValueError(
-                    f"signals must be a non-empty subset of {sorted(ALL_SIGNALS)}: {sorted(factory.signals)}"
+                    f"signals must be a non-empty subset of {sorted(map(str, ALL_SIGNALS))}: "
+                    f"{sorted(map(str, factory.signals))}"
                 )
             table[factory.type] = factory
 

@@ -7,21 +7,24 @@ queueing, retries and the `als_bridge_*` counts for exported and failed items li
 
 from __future__ import annotations
 
-import enum
 from typing import Any, Protocol, TypeAlias, runtime_checkable
+
+from bridge.config import Signal
+
+__all__ = [
+    "EncodedRequest",
+    "ExportError",
+    "ExportRequest",
+    "Exporter",
+    "Signal",
+    "as_message",
+    "count_items",
+]
 
 # An `ExportTraceServiceRequest`, `ExportMetricsServiceRequest` or `ExportLogsServiceRequest`
 # (`opentelemetry.proto.collector.{trace,metrics,logs}.v1.*_service_pb2`). The generated classes
 # carry no type information, so this is `Any` with a name that says what is meant.
 ExportRequest: TypeAlias = Any
-
-
-class Signal(enum.Enum):
-    """The three OTLP signals; the value is the name used in URLs (`/v1/traces`) and metric labels."""
-
-    TRACES = "traces"
-    METRICS = "metrics"
-    LOGS = "logs"
 
 
 class ExportError(Exception):

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable, Hashable
 from typing import Generic, TypeVar
 
+from bridge.cache import BoundedCache
+
 V = TypeVar("V")
 
 
@@ -18,8 +20,7 @@ class ByIdentity(Generic[V]):
     """
 
     def __init__(self, limit: int = 10_000) -> None:
-        self._map: dict[Hashable, tuple[object, object, V]] = {}
-        self._limit = limit
+        self._map: BoundedCache[Hashable, tuple[object, object, V]] = BoundedCache(limit)
 
     def __len__(self) -> int:
         return len(self._map)
@@ -31,7 +32,5 @@ class ByIdentity(Generic[V]):
         if found is not None and found[0] is a and found[1] is b:
             return found[2]
         value = make()
-        if len(self._map) >= self._limit:
-            self._map.clear()
-        self._map[key] = (a, b, value)
+        self._map.put(key, (a, b, value))
         return value

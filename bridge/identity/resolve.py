@@ -38,6 +38,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from bridge.cache import BoundedCache
 from bridge.decode.entry import EntryView, FilterStateValue
 from bridge.identity.cluster_name import Direction, direction_from_cluster, workload_from_authority
 from bridge.identity.cluster_name import workload_from_cluster as _from_cluster
@@ -92,7 +93,11 @@ _NO_PEER_KEYS = frozenset({"peer_not_found", "wasm." + _PEER_UNKNOWN})
 _ID_SENTINELS = frozenset({"", "unknown", _PEER_UNKNOWN})
 _BASE64_CHARS = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/="
 _INBOUND, _OUTBOUND = Direction.INBOUND, Direction.OUTBOUND
-_MISS = object()  # a cache probe's default: None is a cached result too (nothing decoded)
+class _Miss:
+    """A cache probe's default: None is a cached result too (nothing decoded)."""
+
+
+_MISS = _Miss()
 
 _Decoded = Workload | PeerMetadataError | None
 
@@ -161,10 +166,11 @@ class IdentityResolver:
 
     def __init__(self, static_peers: list[StaticPeer]) -> None:
         self._static = StaticPeerMap(static_peers)
+        # not a `BoundedCache`: emptying it also lets go of the `Ends` memos below (event loop only)
         self._cache: dict[object, _Decoded] = {}
         # Ends handed out again, by (id(local), id(peer)), one map per direction; see `_ends`.
-        self._inbound_ends: dict[tuple[int, int], Ends] = {}
-        self._outbound_ends: dict[tuple[int, int], Ends] = {}
+        self._inbound_ends: BoundedCache[tuple[int, int], Ends] = BoundedCache(CACHE_SIZE)
+        self._outbound_ends: BoundedCache[tuple[int, int], Ends] = BoundedCache(CACHE_SIZE)
 
     def resolve(self, view: EntryView, local: Workload) -> Ends:
         """The two ends of `view`, reported by the proxy whose identity is `local`."""
@@ -186,10 +192,7 @@ class IdentityResolver:
         ends = memo.get(key)
         if ends is not None and ends.local is local and ends.peer is peer:
             return ends
-        if len(memo) >= CACHE_SIZE:
-            memo.clear()
-        ends = memo[key] = Ends(local, peer, direction, "")
-        return ends
+        return memo.put(key, Ends(local, peer, direction, ""))
 
     def _peer(self, view: EntryView, direction: Direction) -> tuple[Workload | None, str]:
         fs = view.filter_state
@@ -262,10 +265,10 @@ class IdentityResolver:
 
     def _cached(self, key: object, decode: Callable[..., Workload | None], *args: object) -> _Decoded:
         """`decode(*args)`'s result (or its `PeerMetadataError`) for `key`, decoded once while cached."""
-        try:
-            return self._cache[key]
-        except KeyError:
+        found = self._cache.get(key, _MISS)
+        if isinstance(found, _Miss):
             return self._decode(key, decode, *args)
+        return found
 
     def _decode(self, key: object, decode: Callable[..., Workload | None], *args: object) -> _Decoded:
         """Decode on a cache miss and remember the result (or its `PeerMetadataError`) under `key`."""

@@ -14,11 +14,13 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Sequence
 
+from bridge.cache import BoundedCache
 from bridge.identity.cluster_name import authority_host
 from bridge.identity.config import StaticPeer
 from bridge.identity.workload import IdentitySource, Workload
 
 _IP_CACHE_SIZE = 10_000
+_MISS: Workload = Workload()  # a cached None is a found nothing; this marks a miss
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
@@ -58,7 +60,7 @@ class StaticPeerMap:
         self._cidrs: dict[int, list[tuple[int, int, dict[int, StaticPeer]]]] = {4: [], 6: []}
         self._clusters: dict[str, Workload] = {}
         self._authorities: dict[str, Workload] = {}
-        self._ip_cache: dict[str, Workload | None] = {}
+        self._ip_cache: BoundedCache[str, Workload | None] = BoundedCache(_IP_CACHE_SIZE)
         for index, peer in enumerate(peers):
             self._add(index, peer)
         tables = (self._ips, self._cidrs[4], self._cidrs[6], self._clusters, self._authorities)
@@ -100,12 +102,9 @@ class StaticPeerMap:
         """Exact IP first, then the longest matching CIDR (with `ip` set to the address)."""
         if not ip:
             return None
-        if ip in self._ip_cache:
-            return self._ip_cache[ip]
-        found = self._lookup_ip(ip)
-        if len(self._ip_cache) >= _IP_CACHE_SIZE:
-            self._ip_cache.clear()
-        self._ip_cache[ip] = found
+        found = self._ip_cache.get(ip, _MISS)
+        if found is _MISS:
+            found = self._ip_cache.put(ip, self._lookup_ip(ip))
         return found
 
     def _lookup_ip(self, ip: str) -> Workload | None:

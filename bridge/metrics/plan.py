@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Sequence
 
+from bridge.cache import BoundedCache
 from bridge.decode import EntryView
 from bridge.identity import Direction, Ends, Workload
 from bridge.metrics.families.base import MetricFamily
@@ -171,8 +172,7 @@ class Plans:
         self._families = tuple(families)
         self._reporters = reporters
         self._address_of = address_of
-        self._plans: dict[Hashable, Plan] = {}
-        self._limit = limit
+        self._plans: BoundedCache[Hashable, Plan] = BoundedCache(limit)
 
     def __len__(self) -> int:
         return len(self._plans)
@@ -200,7 +200,4 @@ class Plans:
         for family in self._families:
             points += family.points(view, ends, span_set, self._reporters)
         plan = Plan(ends.local, ends.peer, points)
-        if len(self._plans) >= self._limit:
-            self._plans.clear()
-        self._plans[key] = plan
-        return plan
+        return self._plans.put(key, plan)

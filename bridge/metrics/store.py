@@ -27,6 +27,7 @@ from opentelemetry.proto.metrics.v1.metrics_pb2 import (
     NumberDataPoint,
 )
 
+from bridge.cache import BoundedCache
 from bridge.otlp import any_value
 from bridge.otlp import metrics as wire
 from bridge.telemetry import SELF
@@ -108,8 +109,11 @@ class Instrument:
     bounds: tuple[float, ...] = ()
     max_series: int = 0  # 0: no cap
     _series: dict[tuple[ResourceKey, LabelValues], SeriesState] = field(default_factory=dict)
-    # label tuple -> its encoded attribute fields; shared by the instruments of one store
-    _encoded_labels: dict[tuple[bytes, LabelValues], bytes] = field(default_factory=dict)
+    # label tuple -> its encoded attribute fields, one per live series (and one over)
+    _encoded_labels: BoundedCache[tuple[bytes, LabelValues], bytes] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self._encoded_labels = BoundedCache((self.max_series or 10_000) + 1)
 
     def series(self, resource: ResourceKey, labels: LabelValues) -> tuple[SeriesState, bool]:
         """The state of the series (created when new) and whether a caller may keep it: False
@@ -156,10 +160,7 @@ class Instrument:
         key = (tag, labels)
         encoded = self._encoded_labels.get(key)
         if encoded is None:
-            encoded = wire.attribute_fields(tag, self.label_keys, labels)
-            if len(self._encoded_labels) > (self.max_series or 10_000):  # one per live series
-                self._encoded_labels.clear()
-            self._encoded_labels[key] = encoded
+            encoded = self._encoded_labels.put(key, wire.attribute_fields(tag, self.label_keys, labels))
         return encoded
 
     def collect_encoded(

@@ -12,7 +12,7 @@ from bridge.identity import Ends, IdentityResolver, Workload
 from bridge.logs import build_log
 from bridge.metrics.recorder import MetricsRecorder
 from bridge.pipeline.consumer import FanOut, Item
-from bridge.spans import Reporters, SpanSet, build_spans
+from bridge.spans import Reporters, SpanBuilder, SpanSet
 from bridge.telemetry import SELF
 
 
@@ -40,7 +40,7 @@ class EntryConverter:
         metrics: MetricsRecorder | None = None,
     ) -> None:
         self._resolver = resolver
-        self._reporters = reporters
+        self._build = SpanBuilder(reporters).build
         self._traces = traces
         self._logs = logs
         self._metrics = metrics
@@ -53,7 +53,7 @@ class EntryConverter:
         takes its lock once per message (`record_many`), not once per entry."""
         local = stream.local
         assert local is not None
-        resolve, reporters, metrics = self._resolver.resolve, self._reporters, self._metrics
+        resolve, build, metrics = self._resolver.resolve, self._build, self._metrics
         want_spans, want_logs = bool(self._traces), bool(self._logs)
         spans: list[Item] = []
         logs: list[Item] = []
@@ -63,7 +63,7 @@ class EntryConverter:
             ends = resolve(view, local)
             if ends.peer_error:
                 errors.append(ends.peer_error)
-            span_set = build_spans(view, ends, reporters)
+            span_set = build(view, ends)
             if metrics is not None:
                 recorded.append((view, ends, span_set))
             if want_spans:

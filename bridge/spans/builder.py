@@ -30,9 +30,10 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from operator import attrgetter
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from bridge.attributes import Attr, AttrValue
+from bridge.cache import BoundedCache
 from bridge.decode import EntryView
 from bridge.identity import Direction, Ends, IdentitySource, Workload, peer_span_attributes
 from bridge.spans import semconv
@@ -221,41 +222,75 @@ def _static_status(view: EntryView, grpc_code: int | None, client_side: bool) ->
 # DYNAMIC attributes: made for every entry, as values in the order of these keys (None: the
 # attribute is left out); the span's shape holds the keys.
 
-_HTTP_DYNAMIC: tuple[str, ...] = (
-    # the call's, also the log record's
-    "url.path",
-    "url.query",
-    "http.request.body.size",
-    "http.response.body.size",
-    "envoy.request_id",
-    "envoy.upstream.attempt_count",
-    # the side's
-    "network.peer.port",
-    "url.full",  # CLIENT spans only
-)
-_TCP_DYNAMIC: tuple[str, ...] = ("envoy.tcp.received_bytes", "envoy.tcp.sent_bytes", "network.peer.port")
-_HTTP_FACTS, _TCP_FACTS = _HTTP_DYNAMIC[:6], _TCP_DYNAMIC[:2]
+Value = AttrValue | None
 
-Values = tuple[AttrValue | None, ...]
+
+class HttpDynamic(NamedTuple):
+    """An HTTP span's dynamic attributes, by name. `HTTP_KEYS` holds the attribute key of each
+    field, so a value and its key are paired by field name, never by position alone."""
+
+    # the call's, also the log record's
+    path: Value
+    query: Value
+    request_body_size: Value
+    response_body_size: Value
+    request_id: Value
+    attempt_count: Value
+    # the side's
+    peer_port: Value
+    url: Value  # CLIENT spans only
+
+
+class TcpDynamic(NamedTuple):
+    """A TCP span's dynamic attributes, by name; keys in `TCP_KEYS`."""
+
+    received_bytes: Value  # the call's, also the log record's
+    sent_bytes: Value
+    peer_port: Value  # the side's
+
+
+HTTP_KEYS = HttpDynamic(
+    path="url.path",
+    query="url.query",
+    request_body_size="http.request.body.size",
+    response_body_size="http.response.body.size",
+    request_id="envoy.request_id",
+    attempt_count="envoy.upstream.attempt_count",
+    peer_port="network.peer.port",
+    url="url.full",
+)
+TCP_KEYS = TcpDynamic(
+    received_bytes="envoy.tcp.received_bytes",
+    sent_bytes="envoy.tcp.sent_bytes",
+    peer_port="network.peer.port",
+)
+_HTTP_DYNAMIC: tuple[str, ...] = tuple(str(k) for k in HTTP_KEYS)
+_TCP_DYNAMIC: tuple[str, ...] = tuple(str(k) for k in TCP_KEYS)
+# the call's keys, shared with the log record: those before the side's
+_HTTP_FACTS = _HTTP_DYNAMIC[: HttpDynamic._fields.index("peer_port")]
+_TCP_FACTS = _TCP_DYNAMIC[: TcpDynamic._fields.index("peer_port")]
+
+Values = tuple[Value, ...]
 
 
 def _dynamic(view: EntryView, peer_ip: str, peer_port: int, client_side: bool) -> Values:
     """One span's dynamic values (one tuple, no pair per attribute: this runs for every span)."""
     port = peer_port if peer_ip else None
     if view.is_tcp:
-        return view.tcp_received_bytes, view.tcp_sent_bytes, port
+        return TcpDynamic(view.tcp_received_bytes, view.tcp_sent_bytes, port)
     path, _, query = view.path.partition("?")
     url = None
     if client_side and view.authority:
         url = f"{view.scheme or 'http'}://{view.authority}{view.path}"
-    return (
+    # positional (mypy checks the count and types against the fields): keywords cost twice as much
+    return HttpDynamic(
         path,
-        query or None,
-        view.request_body_bytes or None,
-        view.response_body_bytes or None,
-        view.request_id or None,
-        view.attempt_count if view.attempt_count > 1 else None,
-        port,
+        query or None,  # query
+        view.request_body_bytes or None,  # request_body_size
+        view.response_body_bytes or None,  # response_body_size
+        view.request_id or None,  # request_id
+        view.attempt_count if view.attempt_count > 1 else None,  # attempt_count
+        port,  # peer_port
         url,
     )
 
@@ -378,23 +413,7 @@ def _make_plan(
     )
 
 
-_PLANS: dict[tuple[object, ...], _Plan] = {}
 _PLANS_LIMIT = 10_000
-
-
-def _plan(view: EntryView, ends: Ends, reporters: Reporters, grpc_facts: GrpcFacts) -> _Plan:
-    """The entry's plan, found by object identity of the workloads (hashing a `Workload` walks
-    all its fields) and by the static fields' values."""
-    local, peer = ends.local, ends.peer
-    outbound = ends.direction is Direction.OUTBOUND
-    key = (id(local), id(peer), outbound, reporters, grpc_facts, _STATIC_FIELDS(view))
-    plan = _PLANS.get(key)
-    if plan is None or plan.local is not local or plan.peer is not peer:
-        plan = _make_plan(view, ends, reporters, *grpc_facts)
-        if len(_PLANS) >= _PLANS_LIMIT:
-            _PLANS.clear()
-        _PLANS[key] = plan
-    return plan
 
 
 _TCP_CLIENT = SEP + b"client" + SEP
@@ -435,24 +454,50 @@ def _ids(view: EntryView, ends: Ends, plan: _Plan) -> tuple[bytes, bytes, bytes,
     return trace_id, parent, client_id, server_id
 
 
+class SpanBuilder:
+    """Makes the spans of entries for one receiver, keeping the plans it made (see the module
+    docstring): a cache owned by the builder, so by the one converter (and event loop) using it."""
+
+    def __init__(self, reporters: Reporters, max_plans: int = _PLANS_LIMIT) -> None:
+        self._reporters = reporters
+        self._plans: BoundedCache[tuple[object, ...], _Plan] = BoundedCache(max_plans)
+
+    def _plan(self, view: EntryView, ends: Ends) -> _Plan:
+        """The entry's plan, found by object identity of the workloads (hashing a `Workload` walks
+        all its fields) and by the static fields' values."""
+        local, peer = ends.local, ends.peer
+        outbound = ends.direction is Direction.OUTBOUND
+        grpc_facts = _grpc_facts(view)
+        key = (id(local), id(peer), outbound, self._reporters, grpc_facts, _STATIC_FIELDS(view))
+        plan = self._plans.get(key)
+        if plan is None or plan.local is not local or plan.peer is not peer:
+            plan = self._plans.put(key, _make_plan(view, ends, self._reporters, *grpc_facts))
+        return plan
+
+    def build(self, view: EntryView, ends: Ends) -> SpanSet:
+        """The spans that one entry contributes; see the module docstring for the rules."""
+        plan = self._plan(view, ends)
+        client, server = plan.client, plan.server
+        if server is None:  # outbound: the reporting proxy's CLIENT span, if any
+            values = _dynamic_client_side(view, view.upstream_remote_ip, view.upstream_remote_port)
+            if client is None:
+                return SpanSet([], None, plan.facts, plan.fact_keys, values)
+            trace_id, parent, client_id, _ = _ids(view, ends, plan)
+            own = SpanData(trace_id, client_id, parent, view.start_ns, view.end_ns, client, values)
+            return SpanSet([(ends.local, own)], own, plan.facts, plan.fact_keys, values)
+        trace_id, parent, client_id, server_id = _ids(view, ends, plan)
+        start, end = view.start_ns, view.end_ns
+        server_parent = client_id if plan.server_parent_is_client else parent
+        values = _dynamic_server_side(view)
+        own = SpanData(trace_id, server_id, server_parent, start, end, server, values)
+        spans = [(ends.local, own)]
+        if client is not None:  # synthesized: the caller's CLIENT span, its resource the caller
+            synthesized = _dynamic_client_side(view, view.downstream_local_ip, view.downstream_local_port)
+            spans.append((ends.peer, SpanData(trace_id, client_id, parent, start, end, client, synthesized)))
+        return SpanSet(spans, own, plan.facts, plan.fact_keys, values)
+
+
 def build_spans(view: EntryView, ends: Ends, reporters: Reporters) -> SpanSet:
-    """The spans that one entry contributes; see the module docstring for the rules."""
-    plan = _plan(view, ends, reporters, _grpc_facts(view))
-    client, server = plan.client, plan.server
-    if server is None:  # outbound: the reporting proxy's CLIENT span, if any
-        values = _dynamic_client_side(view, view.upstream_remote_ip, view.upstream_remote_port)
-        if client is None:
-            return SpanSet([], None, plan.facts, plan.fact_keys, values)
-        trace_id, parent, client_id, _ = _ids(view, ends, plan)
-        own = SpanData(trace_id, client_id, parent, view.start_ns, view.end_ns, client, values)
-        return SpanSet([(ends.local, own)], own, plan.facts, plan.fact_keys, values)
-    trace_id, parent, client_id, server_id = _ids(view, ends, plan)
-    start, end = view.start_ns, view.end_ns
-    server_parent = client_id if plan.server_parent_is_client else parent
-    values = _dynamic_server_side(view)
-    own = SpanData(trace_id, server_id, server_parent, start, end, server, values)
-    spans = [(ends.local, own)]
-    if client is not None:  # synthesized: the caller's CLIENT span, its resource the caller
-        synthesized = _dynamic_client_side(view, view.downstream_local_ip, view.downstream_local_port)
-        spans.append((ends.peer, SpanData(trace_id, client_id, parent, start, end, client, synthesized)))
-    return SpanSet(spans, own, plan.facts, plan.fact_keys, values)
+    """One entry's spans, by a builder of its own (nothing kept between calls): for tests and
+    tools that look at one entry; the pipeline holds a `SpanBuilder`."""
+    return SpanBuilder(reporters, max_plans=1).build(view, ends)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from bridge.config import Signal
 from bridge.exporters.prometheus.config import PrometheusExporterConfig
 from bridge.exporters.prometheus.exporter import PrometheusExporter
 from bridge.factory import ExporterFactory, Settings
@@ -23,6 +24,6 @@ factory = ExporterFactory(
     type="prometheus",
     config_class=PrometheusExporterConfig,
     create=_create,
-    signals=frozenset({"metrics"}),
+    signals=frozenset({Signal.METRICS}),
     for_worker=_for_worker,
 )

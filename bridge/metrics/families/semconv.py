@@ -38,6 +38,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from bridge.cache import BoundedCache
 from bridge.decode import EntryView
 from bridge.identity import Ends
 from bridge.metrics.config import SemconvMetricsConfig
@@ -103,7 +104,7 @@ class SemconvFamily:
         self._rpc_client = store.histogram(
             "rpc.client.call.duration", "Duration of RPCs, client side", "s", RPC_LABELS, buckets
         )
-        self._addresses: dict[tuple[str, str, str, int], tuple[str, str]] = {}
+        self._addresses: BoundedCache[tuple[str, str, str, int], tuple[str, str]] = BoundedCache(CACHE_SIZE)
 
     def record(self, view: EntryView, ends: Ends, spans: SpanSet, reporters: Reporters) -> None:
         """The reference path: find the series of every point of the entry and add to them."""
@@ -163,8 +164,7 @@ class SemconvFamily:
         found = self._addresses.get(key)
         if found is None:
             values = span_strings(span, ("server.address", "server.port"))
-            found = (values.get("server.address", ""), values.get("server.port", ""))
-            if len(self._addresses) >= CACHE_SIZE:
-                self._addresses.clear()
-            self._addresses[key] = found
+            found = self._addresses.put(
+                key, (values.get("server.address", ""), values.get("server.port", ""))
+            )
         return found
