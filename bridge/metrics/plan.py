@@ -173,6 +173,7 @@ class Plans:
         self._reporters = reporters
         self._address_of = address_of
         self._plans: BoundedCache[Hashable, Plan] = BoundedCache(limit)
+        self._get_plan = self._plans.get  # bound once: this runs for every entry
 
     def __len__(self) -> int:
         return len(self._plans)
@@ -184,7 +185,7 @@ class Plans:
             for family in self._families:
                 family.record(view, ends, span_set, self._reporters)
             return
-        plan = self._plans.get(key)
+        plan = self._get_plan(key)
         if plan is None or plan.local is not ends.local or plan.peer is not ends.peer:
             plan = self._new_plan(key, view, ends, span_set)
         generation = self._store.generation

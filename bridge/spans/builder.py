@@ -226,8 +226,10 @@ Value = AttrValue | None
 
 
 class HttpDynamic(NamedTuple):
-    """An HTTP span's dynamic attributes, by name. `HTTP_KEYS` holds the attribute key of each
-    field, so a value and its key are paired by field name, never by position alone."""
+    """An HTTP span's dynamic attributes: the field names say what `_dynamic` returns at each
+    position, `HTTP_KEYS` gives each field's attribute key. The values themselves are plain
+    tuples in this order (`HttpDynamic._make(values)` reads them by name): constructing a named
+    tuple per span measured 0.65 µs more than a tuple, about 5% of span building."""
 
     # the call's, also the log record's
     path: Value
@@ -242,7 +244,7 @@ class HttpDynamic(NamedTuple):
 
 
 class TcpDynamic(NamedTuple):
-    """A TCP span's dynamic attributes, by name; keys in `TCP_KEYS`."""
+    """A TCP span's dynamic attributes, as `HttpDynamic`; keys in `TCP_KEYS`."""
 
     received_bytes: Value  # the call's, also the log record's
     sent_bytes: Value
@@ -274,24 +276,24 @@ Values = tuple[Value, ...]
 
 
 def _dynamic(view: EntryView, peer_ip: str, peer_port: int, client_side: bool) -> Values:
-    """One span's dynamic values (one tuple, no pair per attribute: this runs for every span)."""
+    """One span's dynamic values, in `HttpDynamic` / `TcpDynamic` order (one plain tuple, no pair
+    per attribute: this runs for every span). `tests/spans/test_builder.py` reads them by name."""
     port = peer_port if peer_ip else None
     if view.is_tcp:
-        return TcpDynamic(view.tcp_received_bytes, view.tcp_sent_bytes, port)
+        return view.tcp_received_bytes, view.tcp_sent_bytes, port  # received_bytes, sent_bytes, peer_port
     path, _, query = view.path.partition("?")
     url = None
     if client_side and view.authority:
         url = f"{view.scheme or 'http'}://{view.authority}{view.path}"
-    # positional (mypy checks the count and types against the fields): keywords cost twice as much
-    return HttpDynamic(
-        path,
+    return (
+        path,  # path
         query or None,  # query
         view.request_body_bytes or None,  # request_body_size
         view.response_body_bytes or None,  # response_body_size
         view.request_id or None,  # request_id
         view.attempt_count if view.attempt_count > 1 else None,  # attempt_count
         port,  # peer_port
-        url,
+        url,  # url
     )
 
 
@@ -461,6 +463,7 @@ class SpanBuilder:
     def __init__(self, reporters: Reporters, max_plans: int = _PLANS_LIMIT) -> None:
         self._reporters = reporters
         self._plans: BoundedCache[tuple[object, ...], _Plan] = BoundedCache(max_plans)
+        self._get_plan = self._plans.get  # bound once: this runs for every entry
 
     def _plan(self, view: EntryView, ends: Ends) -> _Plan:
         """The entry's plan, found by object identity of the workloads (hashing a `Workload` walks
@@ -469,7 +472,7 @@ class SpanBuilder:
         outbound = ends.direction is Direction.OUTBOUND
         grpc_facts = _grpc_facts(view)
         key = (id(local), id(peer), outbound, self._reporters, grpc_facts, _STATIC_FIELDS(view))
-        plan = self._plans.get(key)
+        plan = self._get_plan(key)
         if plan is None or plan.local is not local or plan.peer is not peer:
             plan = self._plans.put(key, _make_plan(view, ends, self._reporters, *grpc_facts))
         return plan

@@ -7,6 +7,7 @@ from typing import Any
 from bridge.decode import EntryView
 from bridge.identity import Direction, Ends, IdentitySource, Workload
 from bridge.spans import build_spans
+from bridge.spans.builder import HTTP_KEYS, TCP_KEYS, HttpDynamic, TcpDynamic
 from bridge.spans.data import SPAN_KIND_CLIENT, SPAN_KIND_SERVER, STATUS_ERROR, STATUS_UNSET, SpanData
 
 A = Workload(service="a", namespace="demo", workload="a-v1", instance="a-v1-1", source=IdentitySource.NODE)
@@ -265,3 +266,29 @@ def test_tcp_connect_failure_is_an_error() -> None:
     _, span = only(build_spans(view, outbound(EXTERNAL), "both").spans)
     assert span.status_code == STATUS_ERROR
     assert dict(span.attributes)["error.type"] == "UF"
+
+
+def test_dynamic_values_read_by_name_are_what_the_entry_logged() -> None:
+    view = http_view(request_body_bytes=11, response_body_bytes=22, attempt_count=3)
+    _, span = only(build_spans(view, outbound(), "both").spans)
+    values = HttpDynamic._make(span.dynamic_values)
+    assert values == HttpDynamic(
+        path="/status/200",
+        query="x=1",
+        request_body_size=11,
+        response_body_size=22,
+        request_id="6f2c1c2e-rid",
+        attempt_count=3,
+        peer_port=8080,
+        url="http://b.demo:8080/status/200?x=1",
+    )
+    assert span.shape.dynamic_keys == tuple(HTTP_KEYS)
+    assert dict(span.dynamic) == {k: v for k, v in zip(HTTP_KEYS, values, strict=True)}
+
+
+def test_tcp_dynamic_values_read_by_name() -> None:
+    view = EntryView(is_tcp=True, start_ns=START, upstream_remote_ip="10.0.0.2", upstream_remote_port=9000,
+                     tcp_received_bytes=11, tcp_sent_bytes=22)  # fmt: skip
+    _, span = only(build_spans(view, outbound(), "both").spans)
+    assert TcpDynamic._make(span.dynamic_values) == TcpDynamic(received_bytes=11, sent_bytes=22, peer_port=9000)
+    assert span.shape.dynamic_keys == tuple(TCP_KEYS)
