@@ -262,6 +262,17 @@ class FileQueue:
                 return self._cursor - 1
             return None
 
+    def peek(self) -> int | None:
+        """The sequence number `take` would return next, without taking it."""
+        with self._lock:
+            if self._found:
+                return self._found[0]
+            return self._cursor if self._cursor < self._next_seq else None
+
+    def file_size(self, seq: int) -> int:
+        """The size of file `seq` (0 if it cannot be read: `read` will set it aside)."""
+        return _size_of(self._path(seq))
+
     def read(self, seq: int) -> StoredRequest:
         """The request in file `seq`. A bad file is moved aside, counted, and raises CorruptFileError."""
         path = self._path(seq)

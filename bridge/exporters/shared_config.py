@@ -7,7 +7,7 @@ validates itself, so the rules are written once for all exporters.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal, TypeVar
 
 from bridge.config.fields import FieldError, check_cert_key_pair
@@ -30,6 +30,30 @@ class TLSClientConfig:
 
 
 @dataclass
+class BatchConfig:
+    """`sending_queue.batch`: queued requests of one signal merged before they are sent.
+
+    The Collector's exporterhelper batching, with its names and defaults: a consumer sends as soon
+    as `min_size` items (spans, data points, log records) wait, or when the oldest waiting request
+    has waited `flush_timeout`; one send merges up to `max_size` items (0: no item limit) and, in
+    any case, at most 4 MiB of OTLP (gRPC's default receive limit, which most OTLP backends keep;
+    a single request over it goes alone). `batch: null` sends every request as it was queued.
+    """
+
+    flush_timeout: Duration = 0.2
+    min_size: int = 8192
+    max_size: int = 0
+
+    def validate(self) -> None:
+        if self.flush_timeout <= 0:
+            raise FieldError(("flush_timeout",), "must be greater than 0")
+        if self.min_size < 0:
+            raise FieldError(("min_size",), "must not be negative")
+        if self.max_size < 0 or (self.max_size and self.max_size < self.min_size):
+            raise FieldError(("max_size",), f"must be 0 (no limit) or at least min_size ({self.min_size})")
+
+
+@dataclass
 class QueueConfig:
     """`sending_queue`: the Collector's exporterhelper queue, in front of every network exporter.
 
@@ -49,17 +73,24 @@ class QueueConfig:
     next export carries what a lost one held. `max_disk_bytes` bounds the files; when it is
     reached, new requests are dropped (`reason="disk_full"`). With storage, `queue_size` and
     `max_bytes` bound only the part kept in memory as well.
+
+    `num_consumers` requests (merged by `batch`) are sent at once, so one slow round trip does
+    not hold back the rest; the order of requests is then not kept (OTLP does not promise it).
     """
 
     enabled: bool = True
+    num_consumers: int = 10
     queue_size: int = 50_000
     max_bytes: ByteSize = 64 * MiB
     on_full: Literal["drop", "block"] = "drop"
     storage: Literal["", "file"] = ""
     directory: str = ""
     max_disk_bytes: ByteSize = 1 * GiB
+    batch: BatchConfig | None = field(default_factory=BatchConfig)
 
     def validate(self) -> None:
+        if self.num_consumers <= 0:
+            raise FieldError(("num_consumers",), "must be greater than 0")
         if self.queue_size <= 0:
             raise FieldError(("queue_size",), "must be greater than 0 (items the queue holds)")
         if self.max_bytes < 0:

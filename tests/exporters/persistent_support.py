@@ -15,6 +15,9 @@ from tests.support.otlp_sink import OTLPSink
 
 NAME = "otlp/durable"
 FAST_RETRY = RetryConfig(initial_interval=0.02, max_interval=0.1, max_elapsed_time=0)  # retry until shutdown
+# One request per send, by one consumer, so the order of arrival can be asserted (batching and
+# concurrent consumers over the persistent queue have their own tests).
+ONE_BY_ONE = QueueConfig(num_consumers=1, batch=None)
 
 
 def numbered(i: int) -> Any:
@@ -35,7 +38,9 @@ def exporter_config(endpoint: str, directory: Path | str, **queue: Any) -> OTLPE
         endpoint=endpoint,
         tls=TLSClientConfig(insecure=True),
         timeout=1.0,
-        sending_queue=QueueConfig(storage="file", directory=str(directory), **queue),
+        sending_queue=QueueConfig(
+            storage="file", directory=str(directory), **{"num_consumers": 1, "batch": None, **queue}
+        ),
         retry_on_failure=FAST_RETRY,
     )
 
@@ -43,3 +48,9 @@ def exporter_config(endpoint: str, directory: Path | str, **queue: Any) -> OTLPE
 def durable_queue(endpoint: str, directory: Path | str, **queue: Any) -> QueuedExporter:
     config = exporter_config(endpoint, directory, **queue)
     return build_queued_exporter(OTLPExporter(NAME, config), config)
+
+
+def window_entries(queue: QueuedExporter) -> list[Any]:
+    """The requests of a persistent queue kept parsed in memory."""
+    assert queue.window is not None
+    return list(queue.window.window.values())

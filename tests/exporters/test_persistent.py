@@ -10,6 +10,7 @@ import sys
 import threading
 import time
 import zlib
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -25,9 +26,17 @@ from bridge.exporters.persistent import (
     encode,
 )
 from bridge.exporters.queue import QueuedExporter, storage_directory
+from bridge.exporters.shared_config import RetryConfig
 from bridge.telemetry import SELF
 from tests.exporters import otlp_data
-from tests.exporters.persistent_support import NAME, durable_queue, numbered, received_ids
+from tests.exporters.persistent_support import (
+    NAME,
+    ONE_BY_ONE,
+    durable_queue,
+    numbered,
+    received_ids,
+    window_entries,
+)
 from tests.support.otlp_sink import OTLPSink
 
 ROOT = Path(__file__).parents[2]
@@ -113,7 +122,9 @@ def test_without_storage_what_did_not_fit_is_counted_exactly(sink: OTLPSink) -> 
     sink.set_down(True)
     config = OTLPExporterConfig(endpoint=sink.grpc_endpoint, tls=TLSClientConfig(insecure=True), timeout=1.0)
     queue = QueuedExporter(
-        OTLPExporter("otlp/memory", config), max_items=5, initial_interval=0.02, max_elapsed_time=0
+        OTLPExporter("otlp/memory", config),
+        replace(ONE_BY_ONE, queue_size=5),
+        RetryConfig(initial_interval=0.02, max_elapsed_time=0),
     )
     submitted = 40
     accepted = sum(queue.submit(Signal.TRACES, numbered(i)) for i in range(submitted))
@@ -247,7 +258,7 @@ def test_disk_cap_drops_and_counts_disk_full(tmp_path: Path) -> None:
     request = numbered(1)
     file_size = HEADER.size + request.ByteSize()
     store = FileQueue(tmp_path, int(file_size * 2.5), stuck.name)
-    queue = QueuedExporter(stuck, storage=store)
+    queue = QueuedExporter(stuck, ONE_BY_ONE, storage=store)
     accepted = [queue.submit(Signal.TRACES, numbered(i)) for i in range(5)]
     assert accepted == [True, True, False, False, False]
     assert dropped("disk_full", exporter=stuck.name) == 3
@@ -265,14 +276,16 @@ def test_disk_cap_drops_and_counts_disk_full(tmp_path: Path) -> None:
 def test_memory_holds_only_a_window_of_what_is_on_disk(tmp_path: Path) -> None:
     """Past the window, requests are on disk only and are read back when the worker gets to them."""
     stuck = Stuck()
-    queue = QueuedExporter(stuck, max_items=3, storage=FileQueue(tmp_path, 1 << 20, stuck.name))
+    queue = QueuedExporter(
+        stuck, replace(ONE_BY_ONE, queue_size=3), storage=FileQueue(tmp_path, 1 << 20, stuck.name)
+    )
     for i in range(20):
         assert queue.submit(Signal.TRACES, numbered(i))
-    in_memory = sum(entry.items for entry in queue._window.values())
+    in_memory = sum(entry.items for entry in window_entries(queue))
     assert in_memory <= 3
     # metrics take the window's room: they have no other copy
     assert queue.submit(Signal.METRICS, otlp_data.metrics(points=1))
-    assert sum(entry.items for entry in queue._window.values()) + 2 <= 3
+    assert sum(entry.items for entry in window_entries(queue)) + 2 <= 3
     stuck.release.set()
     assert queue.shutdown(5.0)
     traces = [r for r in stuck.sent if isinstance(r, type(numbered(0)))]

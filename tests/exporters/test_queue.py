@@ -4,6 +4,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 import grpc
@@ -15,23 +16,28 @@ from bridge.exporters.otlp.config import OTLPExporterConfig
 from bridge.exporters.otlphttp import OTLPHTTPExporter
 from bridge.exporters.otlphttp.config import OTLPHTTPExporterConfig
 from bridge.exporters.queue import QueuedExporter
-from bridge.exporters.shared_config import TLSClientConfig
+from bridge.exporters.shared_config import QueueConfig, RetryConfig, TLSClientConfig
 from bridge.telemetry import SELF
 from tests.exporters import otlp_data
 from tests.support.otlp_sink import OTLPSink
 
-FAST: dict[str, Any] = {"initial_interval": 0.01, "max_interval": 0.05, "max_elapsed_time": 10.0}
+FAST = RetryConfig(initial_interval=0.01, max_interval=0.05, max_elapsed_time=10.0)
+# One request per send, by one consumer: what these tests pin down (batching and concurrent
+# consumers have their own tests in test_queue_batch.py).
+ONE_BY_ONE = QueueConfig(num_consumers=1, batch=None)
 SPANS = 4  # in otlp_data.traces()
 
 
-def grpc_queue(sink: OTLPSink, name: str = "otlp/q", **settings: Any) -> QueuedExporter:
+def grpc_queue(
+    sink: OTLPSink, name: str = "otlp/q", queue: QueueConfig = ONE_BY_ONE, retry: RetryConfig = FAST
+) -> QueuedExporter:
     config = OTLPExporterConfig(endpoint=sink.grpc_endpoint, tls=TLSClientConfig(insecure=True), timeout=2.0)
-    return QueuedExporter(OTLPExporter(name, config), **{**FAST, **settings})
+    return QueuedExporter(OTLPExporter(name, config), queue, retry)
 
 
-def http_queue(endpoint: str, name: str, **settings: Any) -> QueuedExporter:
+def http_queue(endpoint: str, name: str, queue: QueueConfig = ONE_BY_ONE) -> QueuedExporter:
     config = OTLPHTTPExporterConfig(endpoint=endpoint, timeout=5.0)
-    return QueuedExporter(OTLPHTTPExporter(name, config), **{**FAST, **settings})
+    return QueuedExporter(OTLPHTTPExporter(name, config), queue, FAST)
 
 
 def count(name: str, **labels: str) -> float:
@@ -105,7 +111,11 @@ def test_retry_after_is_honoured(sink: OTLPSink) -> None:
 def test_backoff_grows_and_retry_after_is_a_minimum() -> None:
     retry = ExportError("busy", retryable=True)
     fake = Scripted(retry, retry, retry, ExportError("slow down", retryable=True, retry_after=0.3))
-    queue = QueuedExporter(fake, initial_interval=0.05, max_interval=0.12, multiplier=2.0, jitter=0.0)
+    queue = QueuedExporter(
+        fake,
+        ONE_BY_ONE,
+        RetryConfig(initial_interval=0.05, max_interval=0.12, multiplier=2.0, randomization_factor=0.0),
+    )
     queue.submit(Signal.LOGS, otlp_data.logs())
     assert eventually(lambda: len(fake.attempts) == 5)
     gaps = [b - a for a, b in zip(fake.attempts, fake.attempts[1:], strict=False)]
@@ -128,7 +138,7 @@ def test_permanent_error_is_counted_as_failed_without_retry(sink: OTLPSink) -> N
 
 def test_gives_up_after_max_elapsed_time(sink: OTLPSink) -> None:
     sink.set_down(True)
-    queue = grpc_queue(sink, max_elapsed_time=0.2)
+    queue = grpc_queue(sink, retry=replace(FAST, max_elapsed_time=0.2))
     queue.submit(Signal.TRACES, otlp_data.traces())
     failed = {"exporter": "otlp/q", "signal": "traces", "reason": "retries_exhausted"}
     assert eventually(lambda: count("als_bridge_export_failed_items_total", **failed) == SPANS)
@@ -138,7 +148,9 @@ def test_gives_up_after_max_elapsed_time(sink: OTLPSink) -> None:
 
 def test_full_queue_drops_and_counts_exactly(sink: OTLPSink) -> None:
     sink.set_down(True)
-    queue = grpc_queue(sink, max_items=10)  # room for two requests of 4 spans, the one in flight included
+    queue = grpc_queue(
+        sink, queue=replace(ONE_BY_ONE, queue_size=10)
+    )  # room for two requests of 4 spans, the one in flight included
     accepted = [queue.submit(Signal.TRACES, otlp_data.traces()) for _ in range(8)]
     assert accepted == [True, True] + [False] * 6
     assert dropped("otlp/q", "queue_full") == 6 * SPANS
@@ -162,7 +174,9 @@ def test_byte_limit_and_oversized_requests() -> None:
             blocked.wait(5)
 
     request = otlp_data.traces()
-    queue = QueuedExporter(Blocking(), max_items=0, max_bytes=int(request.ByteSize() * 1.5))
+    queue = QueuedExporter(
+        Blocking(), replace(ONE_BY_ONE, queue_size=0, max_bytes=int(request.ByteSize() * 1.5))
+    )
     assert queue.submit(Signal.TRACES, request)
     assert not queue.submit(Signal.TRACES, request)  # does not fit next to the first
     assert not queue.submit(Signal.TRACES, otlp_data.traces(spans_per_resource=50))  # never fits
@@ -175,7 +189,7 @@ def test_byte_limit_and_oversized_requests() -> None:
 def test_a_hanging_exporter_stalls_neither_the_caller_nor_another_exporter(
     sink: OTLPSink, hanging_endpoint: str
 ) -> None:
-    stuck = http_queue(hanging_endpoint, "otlphttp/stuck", max_items=20)
+    stuck = http_queue(hanging_endpoint, "otlphttp/stuck", replace(ONE_BY_ONE, queue_size=20))
     healthy = grpc_queue(sink, "otlp/healthy")
     started = time.monotonic()
     for _ in range(20):
@@ -204,7 +218,7 @@ def test_shutdown_drains_the_queue(sink: OTLPSink) -> None:
 
 def test_shutdown_timeout_drops_the_rest_and_closes_the_exporter() -> None:
     fake = Scripted(*[ExportError("down", retryable=True)] * 1000)
-    queue = QueuedExporter(fake, initial_interval=0.05, max_interval=0.05)
+    queue = QueuedExporter(fake, ONE_BY_ONE, RetryConfig(initial_interval=0.05, max_interval=0.05))
     for _ in range(3):
         queue.submit(Signal.TRACES, otlp_data.traces())
     started = time.monotonic()
@@ -218,7 +232,7 @@ def test_shutdown_timeout_drops_the_rest_and_closes_the_exporter() -> None:
 
 def test_an_exporter_bug_fails_one_request_and_the_worker_carries_on() -> None:
     fake = Scripted(RuntimeError("bug"))
-    queue = QueuedExporter(fake, **FAST)
+    queue = QueuedExporter(fake, ONE_BY_ONE, FAST)
     queue.submit(Signal.METRICS, otlp_data.metrics(points=2))
     queue.submit(Signal.METRICS, otlp_data.metrics(points=2))
     assert queue.shutdown(1.0)

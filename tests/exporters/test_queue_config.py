@@ -77,16 +77,17 @@ def test_the_config_reaches_the_queue(tmp_path: Path) -> None:
         ),
     )
     queue = build_queued_exporter(OTLPHTTPExporter("otlphttp/a/b", config), config)
-    assert (queue._max_items, queue._max_bytes, queue._max_requests, queue.blocks_when_full) == (
+    memory, retry = queue.memory, queue.retry.config
+    assert (memory.max_items, memory.max_bytes, memory.max_requests, queue.blocks_when_full) == (
         123,
         4567,
         0,
         True,
     )
-    assert (queue._initial_interval, queue._max_interval, queue._max_elapsed_time) == (0.1, 0.2, 3.0)
-    assert (queue._multiplier, queue._jitter, queue._retry) == (2.0, 0.1, True)
-    assert queue._storage is not None and queue._storage.max_bytes == 8910
-    assert queue._storage.directory == tmp_path / "otlphttp_a_b"
+    assert (retry.initial_interval, retry.max_interval, retry.max_elapsed_time) == (0.1, 0.2, 3.0)
+    assert (retry.multiplier, retry.randomization_factor, retry.enabled) == (2.0, 0.1, True)
+    assert queue.window is not None and queue.window.storage.max_bytes == 8910
+    assert queue.window.storage.directory == tmp_path / "otlphttp_a_b"
     assert (tmp_path / "otlphttp_a_b" / "lock").exists()
     assert queue.shutdown(1.0)
 
@@ -95,13 +96,14 @@ def test_debug_and_defaults_get_the_default_memory_queue() -> None:
     from bridge.exporters.debug.exporter import DebugExporter
 
     queue = build_queued_exporter(DebugExporter("debug", DebugExporterConfig()), DebugExporterConfig())
-    assert (queue._max_items, queue._max_bytes, queue._storage, queue.blocks_when_full) == (
+    memory, retry = queue.memory, queue.retry.config
+    assert (memory.max_items, memory.max_bytes, queue.window, queue.blocks_when_full) == (
         50_000,
         64 * 1024 * 1024,
         None,
         False,
     )
-    assert (queue._initial_interval, queue._max_interval, queue._max_elapsed_time) == (0.5, 5.0, 60.0)
+    assert (retry.initial_interval, retry.max_interval, retry.max_elapsed_time) == (0.5, 5.0, 60.0)
     assert queue.shutdown(1.0)
 
 
@@ -169,7 +171,7 @@ def test_queue_disabled_holds_only_the_request_being_sent() -> None:
 
 def test_block_signals_capacity_and_wakes_a_waiting_loop() -> None:
     gate = Gate()
-    queue = QueuedExporter(gate, max_items=6, block=True)
+    queue = QueuedExporter(gate, QueueConfig(queue_size=6, on_full="block"))
     assert queue.has_capacity()
     assert queue.submit(Signal.TRACES, otlp_data.traces())  # 4 of 6
     assert queue.has_capacity()
@@ -198,7 +200,7 @@ def test_block_signals_capacity_and_wakes_a_waiting_loop() -> None:
 
 def test_wait_for_room_ignores_exporters_that_drop() -> None:
     gate = Gate()
-    dropping = QueuedExporter(gate, max_items=4)
+    dropping = QueuedExporter(gate, QueueConfig(queue_size=4))
     dropping.submit(Signal.TRACES, otlp_data.traces())
     assert not dropping.has_capacity()
     assert asyncio.run(wait_for_room([dropping], timeout=0.01))
@@ -208,7 +210,7 @@ def test_wait_for_room_ignores_exporters_that_drop() -> None:
 
 def test_shutdown_releases_whoever_waits_for_capacity() -> None:
     gate = Gate()
-    queue = QueuedExporter(gate, max_items=4, block=True)
+    queue = QueuedExporter(gate, QueueConfig(queue_size=4, on_full="block"))
     queue.submit(Signal.TRACES, otlp_data.traces())
 
     async def scenario() -> bool:
@@ -226,7 +228,9 @@ def test_block_with_storage_signals_the_disk_bound(tmp_path: Path) -> None:
     gate = Gate()
     request = otlp_data.logs()
     size = 20 + request.ByteSize()
-    queue = QueuedExporter(gate, block=True, storage=FileQueue(tmp_path, int(size * 1.5), gate.name))
+    queue = QueuedExporter(
+        gate, QueueConfig(on_full="block"), storage=FileQueue(tmp_path, int(size * 1.5), gate.name)
+    )
     assert queue.submit(Signal.LOGS, request)
     assert queue.has_capacity()
     assert queue.submit(Signal.LOGS, request)  # over the cap by one request, as block allows
@@ -254,7 +258,7 @@ def test_an_exporter_error_on_retry_after_is_still_a_minimum_under_config() -> N
 
 def test_a_cancelled_wait_leaves_no_waiter_behind() -> None:
     gate = Gate()
-    queue = QueuedExporter(gate, max_items=4, block=True)
+    queue = QueuedExporter(gate, QueueConfig(queue_size=4, on_full="block"))
     queue.submit(Signal.TRACES, otlp_data.traces())
 
     async def scenario() -> None:
