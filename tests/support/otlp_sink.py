@@ -105,6 +105,9 @@ class _Decision:
 class _State:
     faults: list[_Fault] = field(default_factory=list)
     partial_success: tuple[int, str] | None = None
+    delay: float = 0.0  # seconds each request is held before it is answered
+    in_flight: int = 0
+    most_in_flight: int = 0  # the most requests held at the same time
 
 
 class OTLPSink:
@@ -159,7 +162,7 @@ class OTLPSink:
         self._http_thread.start()
 
     def _make_grpc_server(self) -> Any:
-        server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
+        server = grpc.server(futures.ThreadPoolExecutor(max_workers=16))
         for signal, (_, _, _, add_servicer) in _SIGNALS.items():
             add_servicer(_Servicer(self, signal), server)
         address = f"127.0.0.1:{self._grpc_port}"
@@ -201,6 +204,30 @@ class OTLPSink:
         status = http_status if http_status is not None else _HTTP_FOR_CODE.get(grpc_code, 500)
         with self._lock:
             self._state.faults.extend(_Fault(grpc_code, status, retry_after) for _ in range(n))
+
+    def set_delay(self, seconds: float) -> None:
+        """Every request from now on is held `seconds` before it is answered: a slow backend."""
+        with self._lock:
+            self._state.delay = seconds
+
+    @property
+    def most_in_flight(self) -> int:
+        """The most requests that were being answered at the same time."""
+        with self._lock:
+            return self._state.most_in_flight
+
+    def _hold(self) -> None:
+        """Waits out the configured delay, counting the requests held at once."""
+        with self._lock:
+            delay = self._state.delay
+            self._state.in_flight += 1
+            self._state.most_in_flight = max(self._state.most_in_flight, self._state.in_flight)
+        try:
+            if delay:
+                time.sleep(delay)
+        finally:
+            with self._lock:
+                self._state.in_flight -= 1
 
     def set_partial_success(self, rejected: int, message: str = "") -> None:
         """Every accepted request from now on reports `rejected` items (0 and "" to stop)."""
@@ -278,6 +305,7 @@ class _Servicer:
 
     def Export(self, request: Any, context: Any) -> Any:
         headers = {key.lower(): value for key, value in context.invocation_metadata()}
+        self._sink._hold()
         decision = self._sink._decide(self._signal, headers)
         outcome = decision.outcome if decision.grpc_code is None else decision.grpc_code.name
         self._sink._record(
