@@ -14,9 +14,9 @@ A factory ties together what the rest of the bridge needs to know of a component
 Kinds and what their `create` is handed:
 
 * receiver: `create(settings, config, wiring) -> Receiver`; `wiring` holds the first consumer of
-  every pipeline it feeds, per signal, and the exporters downstream whose full queue should slow
-  it down. An admission check such as a memory limiter is one more entry of `wiring.backpressure`
-  (anything with `blocks_when_full` and `has_capacity()`, as `QueuedExporter`).
+  every pipeline it feeds, per signal, and its `admission` (`bridge.pipeline.capacity`): the
+  exporters downstream per signal (a full one pauses it or spares it the work) and the limiters
+  (a `memory_limiter`) among the processors of its pipelines.
 * processor: `create(settings, config, next_consumer) -> Consumer`; `settings.signal` is the
   pipeline's. A processor that must decide before spans are built (a head sampler) would, besides
   its consumer, hand the receiver a per-entry predicate through `Host` the way `Host.every` hands
@@ -35,17 +35,18 @@ or a directory per worker); ValueError when the config cannot run in several pro
 from __future__ import annotations
 
 import builtins
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Generic, Literal, Protocol, TypeVar
 
 from bridge.config import ALL_SIGNALS, ComponentID, Kind, Signal
 from bridge.exporters.base import Exporter
-from bridge.exporters.queue import QueuedExporter
 from bridge.exporters.shared_config import queue_for_worker
+from bridge.pipeline.capacity import Admission, Limiter
 from bridge.pipeline.consumer import Consumer, FanOut
 
 C = TypeVar("C")
+L = TypeVar("L", bound="RunningLimiter")
 
 
 def same_for_every_worker(config: C, worker: int) -> C:
@@ -64,9 +65,27 @@ class Host:
 
     workers: int = 1
     periodic: list[tuple[float, Callable[[], None]]] = field(default_factory=list)
+    # admission limiters by processor id (`memory_limiter`): one per id, however many pipelines
+    # name it; the service hands them to the receivers of those pipelines, starts and stops them
+    limiters: dict[ComponentID, RunningLimiter] = field(default_factory=dict)
 
     def every(self, interval: float, work: Callable[[], None]) -> None:
         self.periodic.append((interval, work))
+
+    def limiter(self, cid: ComponentID, make: Callable[[], L]) -> L:
+        """The limiter of processor `cid`, made by `make` the first time it is asked for."""
+        found = self.limiters.get(cid)
+        if found is None:
+            found = self.limiters[cid] = make()
+        return found  # type: ignore[return-value]  # stored as made
+
+
+class RunningLimiter(Limiter, Protocol):
+    """A `Limiter` the service starts with the receivers and stops at shutdown."""
+
+    def start(self) -> None: ...
+
+    def shutdown(self) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -99,7 +118,7 @@ class ReceiverWiring:
     """What the service hands a receiver: where its data goes, and what may hold it back."""
 
     consumers: Mapping[Signal, FanOut]  # per signal, the pipelines it feeds (absent: none)
-    backpressure: Sequence[QueuedExporter] = ()  # downstream exporters; `on_full: block` ones pause it
+    admission: Admission = field(default_factory=Admission)  # what the pipelines after it can take
 
     def of(self, signal: Signal) -> FanOut:
         return self.consumers.get(signal) or FanOut([])

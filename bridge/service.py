@@ -24,6 +24,7 @@ from bridge.exporters.persistent import StorageLockedError
 from bridge.exporters.queue import QueuedExporter, build_queued_exporter
 from bridge.factory import FactoryTable, Host, Receiver, ReceiverWiring, Settings
 from bridge.logging_setup import setup_logging
+from bridge.pipeline.capacity import Admission, Limiter
 from bridge.pipeline.consumer import Consumer, FanOut
 from bridge.pipeline.export import ExportStage
 
@@ -117,22 +118,36 @@ class Service:
                 if rid in self.config.receivers:
                     consumers.setdefault(rid, {}).setdefault(_signal_of(pid), []).append(head)
         for rid, by_signal in consumers.items():
-            downstream = [
-                self._exporter(e)
-                for spec in pipelines.values()
-                if rid in spec.receivers
-                for e in spec.exporters
-                if e not in self.config.connectors
-            ]
             wiring = ReceiverWiring(
-                {signal: FanOut(heads) for signal, heads in by_signal.items()}, backpressure=downstream
+                {signal: FanOut(heads) for signal, heads in by_signal.items()}, admission=self._admission(rid)
             )
             factory = self.factories.receivers[rid.type]
             self.receivers.append(
                 factory.create(Settings(rid, self.host), self.config.receivers[rid], wiring)
             )
 
+    def _admission(self, rid: ComponentID) -> Admission:
+        """What the pipelines fed by receiver `rid` can take: their exporters per signal, whether
+        one is a metrics pipeline, and the limiters among their processors."""
+        admission = Admission()
+        limiters: list[Limiter] = []
+        for pid, spec in self.config.service.pipelines.items():
+            if rid not in spec.receivers:
+                continue
+            limiters += [self.host.limiters[p] for p in spec.processors if p in self.host.limiters]
+            signal = _signal_of(pid)
+            if signal is Signal.METRICS:
+                admission.metrics = True
+                continue
+            stages = list(admission.exporters.get(signal.value, []))
+            stages += [self._exporter(e) for e in spec.exporters if e not in self.config.connectors]
+            admission.exporters[signal.value] = stages
+        admission.limiters = list({id(limiter): limiter for limiter in limiters}.values())
+        return admission
+
     async def start(self) -> None:
+        for limiter in self.host.limiters.values():
+            limiter.start()
         for receiver in self.receivers:
             await receiver.start()
         if self.host.periodic:
@@ -161,6 +176,8 @@ class Service:
             self.flush_metrics()  # the last aggregate, including what the drained streams added
         for pipeline in reversed(self.pipelines):  # upstream first: connectors feed later ones
             pipeline.shutdown()  # flushes partial batches into the exporters' queues
+        for limiter in self.host.limiters.values():
+            limiter.shutdown()
         for exporter in self.exporters.values():
             remaining = max(deadline - time.monotonic(), 0.1)
             if not await asyncio.to_thread(exporter.shutdown, remaining):

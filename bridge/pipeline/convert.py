@@ -45,16 +45,30 @@ class EntryConverter:
         self._logs = logs
         self._metrics = metrics
 
-    def convert(self, stream: StreamState, views: list[EntryView]) -> list[str]:
+    @property
+    def signals(self) -> tuple[str, ...]:
+        """The per-entry signals this converter feeds ("traces", "logs")."""
+        return tuple(name for name, fan in (("traces", self._traces), ("logs", self._logs)) if fan)
+
+    def convert(
+        self, stream: StreamState, views: list[EntryView], spans_open: bool = True, logs_open: bool = True
+    ) -> list[str]:
         """Convert one message's entries; returns the peer-metadata errors seen (for the caller
         to count and log once per stream).
+
+        `spans_open` / `logs_open` False: the traces (logs) pipelines cannot take more now, so no
+        span (log record) is handed on, batched or encoded; the caller counts them as dropped.
+        The metrics still see every entry. Without a metrics pipeline nor another open signal, the
+        spans are not even built.
 
         Hot path: bound methods and flags are read once per message, and the metrics recorder
         takes its lock once per message (`record_many`), not once per entry."""
         local = stream.local
         assert local is not None
         resolve, build, metrics = self._resolver.resolve, self._build, self._metrics
-        want_spans, want_logs = bool(self._traces), bool(self._logs)
+        want_spans, want_logs = bool(self._traces) and spans_open, bool(self._logs) and logs_open
+        if metrics is None and not want_spans and not want_logs and not (spans_open and logs_open):
+            return []  # everything this message would feed is closed: nothing to build
         spans: list[Item] = []
         logs: list[Item] = []
         errors: list[str] = []

@@ -11,16 +11,11 @@ from typing import Any
 import grpc
 
 from bridge.exporters.base import ExportError, ExportRequest, Signal, count_items
-from bridge.exporters.config import (
-    BatchConfig,
-    OTLPExporterConfig,
-    QueueConfig,
-    RetryConfig,
-    TLSClientConfig,
-)
 from bridge.exporters.otlp import OTLPExporter
+from bridge.exporters.otlp.config import OTLPExporterConfig
 from bridge.exporters.queue import QueuedExporter, storage_directory
 from bridge.exporters.queue.batch import MAX_MERGED_BYTES
+from bridge.exporters.shared_config import BatchConfig, QueueConfig, RetryConfig, TLSClientConfig
 from bridge.telemetry import SELF
 from tests.exporters import otlp_data
 from tests.exporters.persistent_support import NAME, durable_queue, numbered, received_ids

@@ -7,15 +7,14 @@ and `sender` (`QueuedExporter`: the consumers and the counts, holding the others
 
 from __future__ import annotations
 
-import asyncio
 import re
-from collections.abc import Iterable
 from pathlib import Path
 
 from bridge.exporters.base import Exporter
 from bridge.exporters.persistent import FileQueue
 from bridge.exporters.queue.sender import PERSISTENT_SIGNALS, QueuedExporter
 from bridge.exporters.shared_config import QueueConfig, RetryConfig
+from bridge.pipeline.capacity import wait_for_room
 
 __all__ = [
     "PERSISTENT_SIGNALS",
@@ -29,27 +28,6 @@ __all__ = [
 # one consumer keeps its order (a cumulative metric applied out of order would go back in time)
 # and there is nothing to gain from merging.
 LOCAL_QUEUE = QueueConfig(num_consumers=1, batch=None)
-
-
-async def wait_for_room(exporters: Iterable[QueuedExporter], timeout: float | None = None) -> bool:
-    """Waits until every exporter with `on_full: block` has capacity at once; False if `timeout`
-    passes first.
-
-    The receiver calls this after reading a message and before handing it on, so a full queue
-    holds back reading (and, through HTTP/2 flow control, Envoy) instead of dropping. It returns
-    only after checking every exporter with no wait in between, so the caller, running on the
-    same event loop, hands its message on while the room it saw is still there.
-    """
-    blocking = [exporter for exporter in exporters if exporter.blocks_when_full]
-    loop = asyncio.get_running_loop()
-    deadline = None if timeout is None else loop.time() + timeout
-    while True:
-        full = next((exporter for exporter in blocking if not exporter.has_capacity()), None)
-        if full is None:
-            return True
-        remaining = None if deadline is None else max(deadline - loop.time(), 0.0)
-        if remaining == 0.0 or not await full.wait_for_capacity(remaining):
-            return False
 
 
 def build_queued_exporter(exporter: Exporter, config: object) -> QueuedExporter:

@@ -33,7 +33,7 @@ def _create(settings: Settings, config: EnvoyALSReceiverConfig, wiring: Receiver
         str(settings.id),
         config,
         converter,
-        backpressure=wiring.backpressure,
+        admission=wiring.admission,
         reuse_port=settings.host.workers > 1,
     )
 

@@ -23,8 +23,8 @@ import grpc
 from google.protobuf.message import DecodeError
 
 from bridge.decode import EntryView, from_http, from_tcp
-from bridge.exporters.queue import QueuedExporter, wait_for_room
 from bridge.identity import workload_from_node
+from bridge.pipeline.capacity import Admission, wait_for_room
 from bridge.pipeline.convert import EntryConverter, StreamState
 from bridge.receivers.envoy_als import _protos
 from bridge.receivers.envoy_als.config import EnvoyALSReceiverConfig
@@ -118,15 +118,17 @@ class EnvoyALSReceiver:
         name: str,
         config: EnvoyALSReceiverConfig,
         converter: EntryConverter,
-        backpressure: Sequence[QueuedExporter] = (),
+        admission: Admission | None = None,
         reuse_port: bool = False,
     ) -> None:
         self.name = name
         self._config = config
         self._converter = converter
         self._reuse_port = reuse_port  # several worker processes share the port
-        # exporters downstream of this receiver; those with `on_full: block` pause the reading
-        self._backpressure = [e for e in backpressure if e.blocks_when_full]
+        # what the pipelines after this receiver can take; exporters with `on_full: block` pause
+        # the reading, full ones with `on_full: drop` (or a memory limit) spare the work
+        self._admission = admission
+        self._blocking = admission.blocking if admission is not None else []
         self._server: grpc.aio.Server | None = None
         self._allowed = SpiffeAllowList(config.allowed_spiffe_ids) if config.allowed_spiffe_ids else None
         self._open_streams = 0  # touched only on the server's event loop
@@ -198,9 +200,12 @@ class EnvoyALSReceiver:
         SELF.add("als_bridge_streams_total", 1)
         try:
             async for raw in requests:
+                if self._blocking:
+                    # Read, but not handed on until every blocking queue has room: nothing read is
+                    # dropped, each stream holds at most one message (<= max_recv_msg_size), and
+                    # while it waits it reads no more, so HTTP/2 flow control slows this Envoy.
+                    await wait_for_room(self._blocking)
                 self._on_message(stream, raw, bucket)
-                if self._backpressure:  # stop reading: HTTP/2 flow control slows this Envoy down
-                    await wait_for_room(self._backpressure)
         finally:
             self._open_streams -= 1
             SELF.add("als_bridge_streams_open", -1)
@@ -278,6 +283,16 @@ class EnvoyALSReceiver:
                 stream.peer,
             )
             return
+        closed: dict[str, str] = {}
+        if self._admission is not None:
+            closed = self._admission.closed_signals()
+            refusal = self._admission.message_refusal(closed)
+            if refusal is not None:  # no pipeline can take any of it: not even decoded
+                signals = dict.fromkeys(self._converter.signals, refusal)
+                if self._admission.metrics:  # only a memory limit stops the metrics
+                    signals["metrics"] = refusal
+                self._shed(entries, refusal, signals)
+                return
         # A message no longer than the limit cannot hold a string over it.
         limit = self._config.max_value_length if len(raw) > self._config.max_value_length else 0
         sizes = _wire_sizes(raw, entry_type, len(entries)) if limit else None
@@ -290,7 +305,9 @@ class EnvoyALSReceiver:
             self._on_truncated(stream, decoded.truncated)
         if not decoded.views:
             return
-        errors = self._converter.convert(stream, decoded.views)
+        if closed:
+            self._shed(decoded.views, "", closed)
+        errors = self._converter.convert(stream, decoded.views, "traces" not in closed, "logs" not in closed)
         for error in errors:
             kind = error.split(":", 1)[0]
             SELF.add("als_bridge_decode_errors_total", kind=f"peer_metadata_{kind}")
@@ -302,6 +319,20 @@ class EnvoyALSReceiver:
                 stream.node_id,
                 error,
             )
+
+    def _shed(self, entries: Sequence[Any], why: str, signals: dict[str, str]) -> None:
+        """Counts `entries` as dropped for each signal whose items will not be built, and says why."""
+        for signal, reason in signals.items():
+            SELF.add("als_bridge_entries_dropped_total", len(entries), reason=reason, signal=signal)
+        _warn.warning(
+            f"shed-{why or 'items'}",
+            "receiver %s: %s; entries are counted as dropped (%s)",
+            self.name,
+            "no pipeline can take more, messages are not decoded"
+            if why
+            else "some pipelines cannot take more, their items are not built",
+            ", ".join(f"{signal}: {reason}" for signal, reason in signals.items()),
+        )
 
     def _rate_limit(self, stream: StreamState, entries: Any, bucket: TokenBucket) -> Any:
         """The entries the stream's bucket admits now (the first ones); the rest are counted as dropped."""
