@@ -15,12 +15,13 @@ from bridge import config as _config
 from bridge.config import Kind, Signal
 from bridge.exporters import debug, otlp, otlphttp, prometheus
 from bridge.factory import AnyFactory, FactoryTable
-from bridge.processors import batch
+from bridge.processors import batch, memory_limiter
 from bridge.receivers import envoy_als
 
 FACTORIES: list[AnyFactory] = [
     envoy_als.factory,
     batch.factory,
+    memory_limiter.factory,
     otlp.factory,
     otlphttp.factory,
     debug.factory,

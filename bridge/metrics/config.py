@@ -61,6 +61,7 @@ class MetricsConfig:
     interval: Duration = 15.0  # how often the aggregated metrics go to the metrics pipelines
     temporality: Literal["cumulative", "delta"] = "cumulative"
     max_series_per_metric: int = 10_000  # past it, new label sets fold into an overflow series
+    max_series_total: int = 0  # the same over all metrics of the receiver together; 0 = no total cap
     istio: IstioMetricsConfig = field(default_factory=IstioMetricsConfig)
     servicegraph: ServiceGraphMetricsConfig = field(default_factory=ServiceGraphMetricsConfig)
     spanmetrics: SpanMetricsConfig = field(default_factory=SpanMetricsConfig)

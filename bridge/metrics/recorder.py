@@ -46,7 +46,7 @@ class MetricsRecorder:
         self.config = config
         self.instance_id = instance_id or new_instance_id()
         self._reporters = reporters
-        self._store = MetricStore(config.max_series_per_metric)
+        self._store = MetricStore(config.max_series_per_metric, config.max_series_total)
         self._families = build_families(self._store, config)
         semconv = next((f for f in self._families if isinstance(f, SemconvFamily)), None)
         address_of = semconv.server_address if semconv else None  # the only reader of server.address

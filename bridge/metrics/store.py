@@ -97,6 +97,23 @@ def observe_each(pairs: Iterable[tuple[int, HistogramState]], values: Sequence[f
 SeriesState = CounterState | HistogramState
 
 
+class SeriesBudget:
+    """The series of every instrument of one store, against `metrics.max_series_total` (0: no cap).
+
+    Why beside the per-metric cap: a cardinality burst (a mesh-wide rollout, a misbehaving client)
+    fills every metric at once; the per-metric cap times the number of metrics is far more memory
+    than one total says. Past the total, new label sets fold into each metric's overflow series."""
+
+    __slots__ = ("count", "limit")
+
+    def __init__(self, limit: int = 0) -> None:
+        self.limit = limit
+        self.count = 0
+
+    def full(self) -> bool:
+        return bool(self.limit) and self.count >= self.limit
+
+
 @dataclass
 class Instrument:
     """A counter (monotonic sum) or an explicit-bucket histogram."""
@@ -108,6 +125,7 @@ class Instrument:
     kind: Literal["counter", "histogram"]
     bounds: tuple[float, ...] = ()
     max_series: int = 0  # 0: no cap
+    budget: SeriesBudget = field(default_factory=SeriesBudget)  # shared by the store's instruments
     _series: dict[tuple[ResourceKey, LabelValues], SeriesState] = field(default_factory=dict)
     # label tuple -> its encoded attribute fields, one per live series (and one over)
     _encoded_labels: BoundedCache[tuple[bytes, LabelValues], bytes] = field(init=False)
@@ -123,7 +141,7 @@ class Instrument:
         if state is not None:
             return state, True
         keep = True
-        if self.max_series and len(self._series) >= self.max_series:
+        if (self.max_series and len(self._series) >= self.max_series) or self.budget.full():
             SELF.add("als_bridge_metric_overflow_total", metric=self.name)
             key, keep = (resource, _OVERFLOW), False
             state = self._series.get(key)
@@ -131,6 +149,7 @@ class Instrument:
                 return state, False
         state = CounterState() if self.kind == "counter" else HistogramState(self.bounds)
         self._series[key] = state
+        self.budget.count += 1
         return state, keep
 
     def add(self, resource: ResourceKey, labels: LabelValues, value: float = 1) -> None:
@@ -243,8 +262,9 @@ class Instrument:
 class MetricStore:
     """The instruments of one receiver; `lock` guards recording against collection."""
 
-    def __init__(self, max_series_per_metric: int = 0) -> None:
+    def __init__(self, max_series_per_metric: int = 0, max_series_total: int = 0) -> None:
         self.max_series = max_series_per_metric
+        self.budget = SeriesBudget(max_series_total)
         self.instruments: list[Instrument] = []
         self.lock = threading.Lock()
         # Bumped when a delta collection starts every series over: holders of series states
@@ -252,7 +272,15 @@ class MetricStore:
         self.generation = 0
 
     def counter(self, name: str, description: str, unit: str, label_keys: Sequence[str]) -> Instrument:
-        inst = Instrument(name, description, unit, tuple(label_keys), "counter", max_series=self.max_series)
+        inst = Instrument(
+            name,
+            description,
+            unit,
+            tuple(label_keys),
+            "counter",
+            max_series=self.max_series,
+            budget=self.budget,
+        )
         self.instruments.append(inst)
         return inst
 
@@ -260,8 +288,9 @@ class MetricStore:
         self, name: str, description: str, unit: str, label_keys: Sequence[str], bounds: Sequence[float]
     ) -> Instrument:
         inst = Instrument(
-            name, description, unit, tuple(label_keys), "histogram", tuple(sorted(bounds)), self.max_series
-        )
+            name, description, unit, tuple(label_keys), "histogram", tuple(sorted(bounds)), self.max_series,
+            self.budget,
+        )  # fmt: skip
         self.instruments.append(inst)
         return inst
 
@@ -277,6 +306,7 @@ class MetricStore:
             for inst in self.instruments:
                 for resource, metrics in inst.collect_encoded(start_ns, now_ns, temporality).items():
                     by_resource.setdefault(resource, []).extend(metrics)
+            self.budget.count = sum(inst.series_count() for inst in self.instruments)
         return by_resource
 
     def collect(
@@ -290,4 +320,5 @@ class MetricStore:
             for inst in self.instruments:
                 for resource, metric in inst.collect(start_ns, now_ns, temporality).items():
                     by_resource.setdefault(resource, []).append(metric)
+            self.budget.count = sum(inst.series_count() for inst in self.instruments)
         return by_resource

@@ -19,6 +19,7 @@ from bridge.exporters.prometheus.config import PrometheusExporterConfig
 from bridge.factory import ConnectorFactory, ExporterFactory, Settings
 from bridge.pipeline.consumer import Consumer
 from bridge.processors.batch.config import BatchProcessorConfig
+from bridge.processors.memory_limiter.config import MemoryLimiterConfig
 from bridge.receivers.envoy_als.config import EnvoyALSReceiverConfig
 
 
@@ -78,7 +79,10 @@ def registered() -> Iterator[None]:
 
 def test_builtin_registry() -> None:
     assert components.types_of("receiver") == {"envoy_als": EnvoyALSReceiverConfig}
-    assert components.types_of("processor") == {"batch": BatchProcessorConfig}
+    assert components.types_of("processor") == {
+        "batch": BatchProcessorConfig,
+        "memory_limiter": MemoryLimiterConfig,
+    }
     assert components.types_of("exporter") == {
         "otlp": OTLPExporterConfig,
         "otlphttp": OTLPHTTPExporterConfig,

@@ -117,3 +117,22 @@ def test_known_series_keep_counting_after_the_cap() -> None:
     c.add(None, ("x",))
     assert {p.labels.get("a"): p.value for p in points(store, "c_total")} == {"x": 2, None: 1}
     assert SELF.get("als_bridge_metric_overflow_total") == 1
+
+
+def test_total_series_cap_holds_across_metrics_and_frees_with_delta() -> None:
+    store = MetricStore(max_series_per_metric=100, max_series_total=3)
+    calls = store.counter("calls_total", "d", "", ("a",))
+    bytes_ = store.counter("bytes_total", "d", "", ("a",))
+    calls.add(None, ("x",))
+    calls.add(None, ("y",))
+    bytes_.add(None, ("x",), 10)
+    bytes_.add(None, ("y",), 20)  # the fourth series: over the total, folded
+    calls.add(None, ("x",))  # an existing series still counts as itself
+    found = {tuple(sorted(p.labels.items())): p.value for p in points(store, "bytes_total")}
+    assert found == {(("a", "x"),): 10, (("otel.metric.overflow", True),): 20}
+    assert [p.value for p in points(store, "calls_total")] == [2, 1]
+    assert SELF.get("als_bridge_metric_overflow_total", metric="bytes_total") == 1
+
+    store.collect(0, 1, "delta")  # every series starts over: the budget with them
+    bytes_.add(None, ("z",), 5)
+    assert [p.value for p in points(store, "bytes_total")] == [5]
