@@ -4,6 +4,9 @@
     .venv/bin/python -m bench.bench --quick          # ~20 s
     .venv/bin/python -m bench.bench --batch 100      # Envoy tuned to 100-entry messages
     .venv/bin/python -m bench.bench --workers 2      # service.workers: 2 (SO_REUSEPORT)
+    .venv/bin/python -m bench.bench --minimal        # the config a user writes first: no batch processor
+    .venv/bin/python -m bench.bench --saturation     # minimal config, 8 streams, 100 and 16 entries/message,
+                                                     # each next to the SDK path in the same run
 
 Three processes besides this one, each started here and stopped by its own PID:
 * `bench.sink`: a fast OTLP/gRPC sink (counts spans, samples the delay, keeps the bridge's own
@@ -52,6 +55,8 @@ def _free_port() -> int:
 
 def _config(als_port: int, sink_port: int, prom_port: int, args: argparse.Namespace) -> str:
     workers = f"  workers: {args.workers}\n" if args.workers > 1 else ""
+    if args.minimal:
+        return _minimal_config(als_port, sink_port, args)
     return f"""\
 receivers:
   envoy_als:
@@ -79,6 +84,36 @@ service:
       receivers: [envoy_als]
       processors: [batch]
       exporters: [otlp, prometheus]
+  telemetry:
+    logs:
+      level: warn
+"""
+
+
+def _minimal_config(als_port: int, sink_port: int, args: argparse.Namespace) -> str:
+    """What a new user writes first: no `batch` processor, one `otlp` exporter for traces and
+    metrics, every other setting at its default (gzip, the exporter's queue and its batching)."""
+    return f"""\
+receivers:
+  envoy_als:
+    endpoint: 127.0.0.1:{als_port}
+    reporters: both
+    metrics:
+      interval: {args.metrics_interval}
+exporters:
+  otlp:
+    endpoint: 127.0.0.1:{sink_port}
+    tls:
+      insecure: true
+    compression: {args.compression}
+service:
+  pipelines:
+    traces:
+      receivers: [envoy_als]
+      exporters: [otlp]
+    metrics:
+      receivers: [envoy_als]
+      exporters: [otlp]
   telemetry:
     logs:
       level: warn
@@ -321,19 +356,23 @@ def run_bridge(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     window_s = max((stats.get("last_receipt_ns", 0) - t0) / 1e9, 1e-9)
     cpu = cpu1 - cpu0
     dropped = _dropped(stats.get("bridge_counters", {}))
+    sent = load.get("entries_sent", 0)
     return {
-        "entries_sent": load.get("entries_sent", 0),
+        "entries_sent": sent,
         "entries_acked": expected,
         "spans_exported": exported,
         "entries_dropped": dropped,
-        "accounted": exported + sum(dropped.values()) >= load.get("entries_sent", 0),
+        # sent, neither delivered nor counted as dropped by the bridge: must be 0
+        "entries_lost": max(sent - exported - int(sum(dropped.values())), 0),
+        "accounted": exported + sum(dropped.values()) >= sent,
         "streams_failed": load.get("streams_failed", 0),
         "entries_per_message": [load.get("entries_per_message_min"), load.get("entries_per_message_max")],
         "window_seconds": round(window_s, 2),
         "entries_per_second": round(exported / window_s, 1),
         "cpu_seconds": round(cpu, 2),
         "cpu_seconds_per_1k_entries": round(cpu / max(exported, 1) * 1000, 4),
-        "entries_per_cpu_second": round(exported / cpu, 1) if cpu > 0 else 0.0,
+        "entries_per_cpu_second": round(exported / cpu, 1) if cpu > 0 else 0.0,  # delivered
+        "accepted_per_cpu_second": round(expected / cpu, 1) if cpu > 0 else 0.0,
         "delay_ms_p50": round(_percentile(delays, 0.50), 1),
         "delay_ms_p99": round(_percentile(delays, 0.99), 1),
         "delay_samples": len(delays),
@@ -353,11 +392,15 @@ def _table(report: dict[str, Any]) -> str:
     b, base = report["bridge"], report.get("baseline") or {}
     rows = [
         ("entries sent / exported", f"{b['entries_sent']} / {b['spans_exported']}"),
-        ("entries dropped (counted)", f"{sum(b['entries_dropped'].values()):.0f}"),
+        (
+            "entries dropped (counted) / lost",
+            f"{sum(b['entries_dropped'].values()):.0f} / {b['entries_lost']}",
+        ),
         ("entries per message", f"{b['entries_per_message'][0]}-{b['entries_per_message'][1]}"),
         ("bridge entries/s (wall)", f"{b['entries_per_second']:.0f}"),
         ("bridge CPU s per 1k entries", f"{b['cpu_seconds_per_1k_entries']:.4f}"),
-        ("bridge entries per CPU-second", f"{b['entries_per_cpu_second']:.0f}"),
+        ("bridge entries per CPU-second (delivered)", f"{b['entries_per_cpu_second']:.0f}"),
+        ("bridge entries per CPU-second (accepted)", f"{b['accepted_per_cpu_second']:.0f}"),
         ("delay p50 / p99 (ms)", f"{b['delay_ms_p50']} / {b['delay_ms_p99']}"),
         ("peak RSS (MiB)", f"{b['peak_rss_mib']} (all processes {b['peak_rss_mib_all_workers']})"),
     ]
@@ -385,6 +428,12 @@ def arguments(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--metrics-interval", default="15s", help="receivers.envoy_als.metrics.interval (its default: 15s)"
     )
+    parser.add_argument("--minimal", action="store_true", help="no batch processor, one otlp exporter")
+    parser.add_argument(
+        "--saturation",
+        action="store_true",
+        help="the minimal config, 8 streams, at 100 and 16 entries/message, each with its SDK path",
+    )
     parser.add_argument("--no-baseline", action="store_true", help="skip the SDK baseline")
     parser.add_argument("--timeout", type=float, default=60.0, help="longest wait for the export to drain")
     parser.add_argument("--out", type=Path, default=RESULTS)
@@ -397,8 +446,67 @@ def arguments(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
+SATURATION_CASES = (100, 16)  # entries per message: Envoy tuned to large batches, and its default
+
+
+def _saturation_table(cases: list[dict[str, Any]]) -> str:
+    head = (
+        "| entries/msg | delivered per CPU-s | accepted per CPU-s | SDK path per CPU-s | delivered / SDK "
+        "| sent | delivered | dropped (counted) | lost |"
+    )
+    rows = [head, "|" + "---:|" * 9]
+    for case in cases:
+        b, base = case["bridge"], case["baseline"]
+        rows.append(
+            f"| {case['batch']} | {b['entries_per_cpu_second']:,.0f} | {b['accepted_per_cpu_second']:,.0f} "
+            f"| {base['entries_per_cpu_second']:,.0f} | {case['ratio_vs_sdk']:.2f}x | {b['entries_sent']:,} "
+            f"| {b['spans_exported']:,} | {sum(b['entries_dropped'].values()):,.0f} | {b['entries_lost']:,} |"
+        )
+    return "\n".join(rows)
+
+
+def saturation(args: argparse.Namespace) -> int:
+    """The minimal config (no batch processor), 8 streams flat out, at 100 and 16 entries per
+    message; each case next to the SDK path over a corpus of the same message size, measured
+    right after it in the same run."""
+    from bench.baseline import measure
+
+    args.minimal, args.streams = True, 8
+    cases = []
+    for batch in SATURATION_CASES:
+        args.batch = batch
+        with tempfile.TemporaryDirectory(prefix="als-bench-") as tmp:
+            bridge = run_bridge(args, Path(tmp))
+        base = measure(streams=8, messages=12, workloads=args.workloads, batch=batch)
+        ratio = round(bridge["entries_per_cpu_second"] / base["entries_per_cpu_second"], 2)
+        cases.append({"batch": batch, "bridge": bridge, "baseline": base, "ratio_vs_sdk": ratio})
+        delivered, sdk = bridge["entries_per_cpu_second"], base["entries_per_cpu_second"]
+        lost = bridge["entries_lost"]
+        print(
+            f"{batch} entries/message: {delivered:.0f} delivered per CPU-s, SDK {sdk:.0f}, lost {lost}",
+            flush=True,
+        )
+    report = {
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+        },
+        "settings": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
+        "saturation": cases,
+    }
+    out = args.out.with_name("saturation.json") if args.out == RESULTS else args.out
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=2) + "\n")
+    print(_saturation_table(cases))
+    print(f"written to {out}")
+    return 0 if all(case["bridge"]["accounted"] for case in cases) else 1
+
+
 def main(argv: list[str] | None = None) -> int:
     args = arguments(argv)
+    if args.saturation:
+        return saturation(args)
     with tempfile.TemporaryDirectory(prefix="als-bench-") as tmp:
         bridge = run_bridge(args, Path(tmp))
     report: dict[str, Any] = {
