@@ -20,6 +20,7 @@ import ctypes.util
 import gc
 import logging
 import threading
+import time
 from collections.abc import Callable
 
 from bridge.pipeline.consumer import Consumer, Item
@@ -34,6 +35,7 @@ RSS = "als_bridge_memory_limiter_rss_bytes"
 SELF.describe(STATE, "gauge", "memory_limiter: 0 below the soft limit, 1 above it, 2 above the hard limit")
 SELF.describe(RSS, "gauge", "memory_limiter: the resident memory it last read, in bytes")
 
+_RELEASE_EVERY = 5.0  # seconds between collections while above a limit
 _DEFAULT_SPIKE_SHARE = 0.2  # of the hard limit, when no spike limit is set (the Collector's default)
 
 
@@ -133,13 +135,15 @@ class MemoryLimiter:
 
     def _run(self) -> None:
         interval = float(self.config.check_interval)
-        checks = 0
+        released = time.monotonic()
         while not self._stop.wait(interval):
             try:
                 state = self.check()
-                checks += 1
-                if state and checks % 10 == 0:  # still above: give back what was freed meanwhile
+                # Still above: give back what was freed meanwhile, but not often (a full
+                # collection holds the GIL for a while with a large heap).
+                if state and time.monotonic() - released >= _RELEASE_EVERY:
                     self._release_memory()
+                    released = time.monotonic()
             except (OSError, ValueError) as err:  # /proc unreadable: keep the last state
                 log.error("%s: cannot read the process's memory: %s", self.name, err)
 
