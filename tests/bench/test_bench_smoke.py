@@ -46,3 +46,18 @@ def test_quick_run_reports_and_accounts_for_every_entry(tmp_path: Path) -> None:
     assert report["baseline"]["entries"] > 0
     assert report["ratio_vs_sdk"] > 0
     assert "bridge entries per CPU-second" in done.stdout
+
+
+def test_minimal_config_run_reports_delivered_and_lost(tmp_path: Path) -> None:
+    """`--minimal`: no batch processor; the report says what was delivered, dropped and lost."""
+    out = tmp_path / "bench.json"
+    cmd = [sys.executable, "-m", "bench.bench", "--quick", "--minimal", "--entries", "2000", "--streams", "8"]
+    cmd += ["--batch", "16", "--duration", "10", "--timeout", "20", "--no-baseline", "--out", str(out)]
+    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=240)
+    assert done.returncode == 0, done.stdout + done.stderr
+    bridge = json.loads(out.read_text())["bridge"]
+    assert bridge["entries_sent"] == 2000
+    assert bridge["entries_lost"] == 0
+    assert bridge["spans_exported"] + sum(bridge["entries_dropped"].values()) == bridge["entries_sent"]
+    assert bridge["accepted_per_cpu_second"] >= bridge["entries_per_cpu_second"] > 0
+    assert "bridge entries per CPU-second (delivered)" in done.stdout
