@@ -241,8 +241,8 @@ class QueuedExporter:
     def _next_batch(self) -> list[QueuedRequest] | None:
         """The next requests to send, waiting until a batch is due; None once closed and empty,
         or abandoned."""
-        with self._lock:
-            while True:
+        while True:
+            with self._lock:
                 if self._abandon.is_set():
                     return None
                 on_disk = self.window is not None and self.window.pending()
@@ -262,11 +262,10 @@ class QueuedExporter:
                     if self.memory or on_disk:
                         self._wake.notify()  # more is waiting: another consumer may take it
                     return taken
-                break
-        taken = self._take_from_disk()
-        if taken:
-            return taken
-        return self._next_batch()  # every file taken was corrupt (counted); look again
+            taken = self._take_from_disk()
+            if taken:
+                return taken
+            # every file taken was corrupt (counted and set aside): look again
 
     def _batch_delay_locked(self, on_disk: bool) -> float:
         items, size = self.memory.waiting_items, self.memory.waiting_bytes
