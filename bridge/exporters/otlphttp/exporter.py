@@ -58,7 +58,8 @@ class OTLPHTTPExporter:
             raise ValueError(f"{name}: tls.{exc}") from None
         self._pool = urllib3.PoolManager(
             num_pools=4,
-            maxsize=2,
+            # one kept connection per consumer that may send at once (`sending_queue.num_consumers`)
+            maxsize=max(2, config.sending_queue.num_consumers),
             retries=False,
             timeout=urllib3.Timeout(total=float(config.timeout)),
             cert_reqs="CERT_NONE" if tls.insecure_skip_verify else "CERT_REQUIRED",
