@@ -12,7 +12,8 @@ path pays nothing; `put` (a miss) takes the lock, so a clear and an insert never
 from __future__ import annotations
 
 import threading
-from typing import Generic, Protocol, TypeVar, overload
+import weakref
+from typing import Any, Generic, Protocol, TypeVar, overload
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -28,16 +29,44 @@ class _Get(Protocol[K_contra, V_co]):
     def __call__(self, key: K_contra, default: D, /) -> V_co | D: ...
 
 
+class Releasable(Protocol):
+    def clear(self) -> None:
+        """Empty it: what it held is made again from the traffic."""
+
+
+R = TypeVar("R", bound=Releasable)
+
+# Every live cache, so that `release_all` can empty them under memory pressure (the
+# `memory_limiter`): a burst of new workloads fills every cache at once, and what is cached is
+# made again from the traffic, unlike the metric series, which are state.
+_LIVE: weakref.WeakSet[Any] = weakref.WeakSet()
+
+
+def releasable(cache: R) -> R:
+    """Registers `cache` (anything with `clear()`) to be emptied by `release_all`; returns it."""
+    _LIVE.add(cache)
+    return cache
+
+
+def release_all() -> int:
+    """Empties every live cache (from any thread: each `clear` is atomic); returns how many."""
+    caches = list(_LIVE)
+    for cache in caches:
+        cache.clear()
+    return len(caches)
+
+
 class BoundedCache(Generic[K, V]):
     """At most `max_entries` entries; `get(key[, default])` is the dict's own `get`."""
 
-    __slots__ = ("_data", "_lock", "_max", "get")
+    __slots__ = ("__weakref__", "_data", "_lock", "_max", "get")
 
     def __init__(self, max_entries: int) -> None:
         self._data: dict[K, V] = {}
         self._max = max_entries
         self._lock = threading.Lock()
         self.get: _Get[K, V] = self._data.get  # type: ignore[assignment]  # typeshed spells its overloads apart
+        releasable(self)
 
     def put(self, key: K, value: V) -> V:
         """Keep `value` under `key` (emptying the cache first when it is full); returns `value`."""

@@ -38,7 +38,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from bridge.cache import BoundedCache
+from bridge.cache import BoundedCache, releasable
 from bridge.decode.entry import EntryView, FilterStateValue
 from bridge.identity.cluster_name import Direction, direction_from_cluster, workload_from_authority
 from bridge.identity.cluster_name import workload_from_cluster as _from_cluster
@@ -171,6 +171,13 @@ class IdentityResolver:
         # Ends handed out again, by (id(local), id(peer)), one map per direction; see `_ends`.
         self._inbound_ends: BoundedCache[tuple[int, int], Ends] = BoundedCache(CACHE_SIZE)
         self._outbound_ends: BoundedCache[tuple[int, int], Ends] = BoundedCache(CACHE_SIZE)
+        releasable(self)
+
+    def clear(self) -> None:
+        """Forgets every decoded peer (under memory pressure: they are decoded again)."""
+        self._cache.clear()
+        self._inbound_ends.clear()
+        self._outbound_ends.clear()
 
     def resolve(self, view: EntryView, local: Workload) -> Ends:
         """The two ends of `view`, reported by the proxy whose identity is `local`."""

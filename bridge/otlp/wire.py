@@ -13,7 +13,7 @@ import struct
 import threading
 
 from bridge.attributes import AttrValue
-from bridge.cache import BoundedCache
+from bridge.cache import BoundedCache, releasable
 from bridge.otlp.tags import (
     ANY_VALUE_BOOL,
     ANY_VALUE_DOUBLE,
@@ -120,6 +120,13 @@ class AttributeEncoder:
         self._others: dict[tuple[str, AttrValue, type], bytes] = {}
         self._size = 0
         self._lock = threading.Lock()
+        releasable(self)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._strings.clear()
+            self._others.clear()
+            self._size = 0
 
     def field(self, key: str, value: AttrValue) -> bytes:
         if type(value) is str:

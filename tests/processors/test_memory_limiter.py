@@ -77,3 +77,19 @@ def test_states_follow_the_memory_and_come_back() -> None:
 def test_bad_settings_are_refused(settings: dict[str, float], message: str) -> None:
     with pytest.raises(FieldError, match=message):
         MemoryLimiterConfig(**settings).validate()  # type: ignore[arg-type]
+
+
+def test_crossing_a_limit_empties_the_caches() -> None:
+    from bridge.cache import BoundedCache
+
+    cache: BoundedCache[str, int] = BoundedCache(10)
+    cache.put("a", 1)
+    rss = [100 * MiB]
+    limiter = MemoryLimiter(
+        "m", MemoryLimiterConfig(limit_mib=200, spike_limit_mib=50), read_rss=lambda: rss[0]
+    )
+    limiter.check()
+    assert len(cache) == 1  # below the soft limit: kept
+    rss[0] = 160 * MiB
+    limiter.check()
+    assert len(cache) == 0  # above it: emptied, to be refilled from the traffic

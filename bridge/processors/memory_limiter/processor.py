@@ -8,9 +8,10 @@ exact, since they cost per series, not per entry), above the hard limit no messa
 In the pipeline itself it passes items on unchanged.
 
 The resident memory is read every `check_interval` on a thread of its own. On crossing above a
-limit it runs Python's collector and hands freed memory back to the system (glibc `malloc_trim`),
-as the Collector forces a GC, so that the process can fall below the soft limit again once the
-burst is over.
+limit it empties every cache (`bridge.cache.release_all`: identity, span and metric plans, encoded
+attributes and resources; they refill from the traffic), runs Python's collector and hands freed
+memory back to the system (glibc `malloc_trim`), as the Collector forces a GC, so that the
+process can fall below the soft limit again once the burst is over.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import threading
 import time
 from collections.abc import Callable
 
+from bridge.cache import release_all
 from bridge.pipeline.consumer import Consumer, Item
 from bridge.processors.memory_limiter.config import MemoryLimiterConfig
 from bridge.processors.memory_limiter.memory import MiB, container_limit_bytes, rss_bytes, total_memory_bytes
@@ -125,6 +127,7 @@ class MemoryLimiter:
         return state
 
     def _release_memory(self) -> None:
+        release_all()  # caches refill from the traffic; the metric series (state) stay
         gc.collect()
         self._trim()
 
