@@ -70,7 +70,12 @@ def parse_cluster_name(name: str) -> ClusterName | None:
     parts = name.split("|")
     if len(parts) != 4:
         return None
-    direction = {"outbound": Direction.OUTBOUND, "inbound": Direction.INBOUND}.get(parts[0])
+    # `inbound-vip|<port>|<http|tcp>|<fqdn>`: a waypoint's cluster for a service it serves
+    direction = {
+        "outbound": Direction.OUTBOUND,
+        "inbound": Direction.INBOUND,
+        "inbound-vip": Direction.INBOUND,
+    }.get(parts[0])
     if direction is None:
         return None
     return ClusterName(direction, _port(parts[1]), parts[2], parts[3])

@@ -161,15 +161,35 @@ def _platform_locality(md: Mapping[str, object]) -> tuple[str, str]:
     return region, zone
 
 
+def pod_typed_vm(kind: str, workload: str, instance: str) -> bool:
+    """True for a peer that Istio typed `pod` although it is a VM.
+
+    Istio 1.24+ rebuilds a peer from metadata with `convertStructToWorkloadMetadata`, whose
+    workload type defaults to `pod` when the metadata has no Kubernetes owner (a VM from a
+    WorkloadGroup has none); the object then writes `type: pod` into the peer Struct and
+    `OWNER: kubernetes://.../pods/<workload>` into the `x-envoy-peer-metadata` it sends. A
+    real pod's name is its workload's name (a bare pod) or starts with it and a dash (pods of a
+    Deployment, StatefulSet, DaemonSet or Job); a VM's instance is its host name, which the
+    WorkloadGroup name does not prefix. [inference] A VM whose host name does start with
+    `<WorkloadGroup>-` is taken for a pod; its node metadata (no `OWNER`) still says VM when it
+    reports for itself.
+    """
+    if kind != "pod" or not workload or not instance:
+        return False
+    return instance != workload and not instance.startswith(workload + "-")
+
+
 def workload_from_metadata(md: Mapping[str, object], source: IdentitySource, node_id: str = "") -> Workload:
     """The `Workload` that upper-case Istio metadata describes.
 
     `node_id` (the node's id, or the peer's `x-envoy-peer-metadata-id`) fills the instance,
     namespace and IP when the metadata lacks them. A workload without `OWNER` is a VM
-    (WorkloadEntry): Kubernetes pods always get `ISTIO_META_OWNER` from the injector.
+    (WorkloadEntry): Kubernetes pods always get `ISTIO_META_OWNER` from the injector; so is
+    one whose owner Istio rebuilt as a pod of a workload that does not name it (`pod_typed_vm`).
+    A `router~` node id is a gateway (ingress or egress), a `waypoint~` one an ambient waypoint.
     """
     labels = _labels(md)
-    _node_type, id_ip, id_instance, id_namespace = parse_node_id(node_id) if node_id else ("", "", "", "")
+    node_type, id_ip, id_instance, id_namespace = parse_node_id(node_id) if node_id else ("", "", "", "")
     owner = _get(md, "OWNER")
     kind, owner_name = parse_owner(owner) if owner else ("", "")
     namespace = _get(md, "NAMESPACE") or id_namespace
@@ -196,6 +216,8 @@ def workload_from_metadata(md: Mapping[str, object], source: IdentitySource, nod
         node_id=node_id,
         region=region,
         zone=zone,
-        is_vm=not owner,
+        is_vm=not owner or pod_typed_vm(kind, workload, instance),
+        is_gateway=node_type == "router",
+        is_waypoint=node_type == "waypoint",
         source=source,
     )

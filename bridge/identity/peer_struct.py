@@ -7,9 +7,10 @@ log Structs with the node's upper-case keys; `workload_from_mapping` tells them 
 Struct-shaped input goes through one entry point.
 
 VM decision: Istio's `convertStructToWorkloadMetadata` defaults the workload type to `pod`
-when `OWNER` is missing, so a 1.24+ Struct usually says `type: pod` even for a VM and the
-two cannot be told apart. We call a peer a VM only when `type` is absent *and* an instance
-`name` is present (a host with no Kubernetes kind); everything else is treated as Kubernetes.
+when `OWNER` is missing, so a 1.24+ Struct says `type: pod` for a VM too. A peer is a VM when
+`type` is absent and an instance `name` is present, or when it is `pod`-typed and its `name`
+(the VM's host name) is not a pod of its `workload` (the WorkloadGroup): see
+`bridge.identity.metadata.pod_typed_vm`.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from bridge.identity.metadata import (
     as_str,
     first_label,
     parse_node_id,
+    pod_typed_vm,
     struct_to_dict,
     workload_from_metadata,
 )
@@ -91,7 +93,7 @@ def workload_from_lower(md: Mapping[str, object], source: IdentitySource, node_i
         node_id=node_id,
         region=get("region"),
         zone=get("availability_zone"),
-        is_vm=not kind and bool(instance),
+        is_vm=(not kind and bool(instance)) or pod_typed_vm(kind, workload, instance),
         source=source,
     )
 

@@ -93,6 +93,8 @@ _NO_PEER_KEYS = frozenset({"peer_not_found", "wasm." + _PEER_UNKNOWN})
 _ID_SENTINELS = frozenset({"", "unknown", _PEER_UNKNOWN})
 _BASE64_CHARS = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/="
 _INBOUND, _OUTBOUND = Direction.INBOUND, Direction.OUTBOUND
+
+
 class _Miss:
     """A cache probe's default: None is a cached result too (nothing decoded)."""
 
@@ -110,6 +112,7 @@ class Ends:
     peer: Workload
     direction: Direction
     peer_error: str  # "" or the first decode failure, e.g. "flatnode: truncated buffer at offset 40"
+    caller: Workload | None = None  # a waypoint's entry only: who called through it (see `resolve`)
 
 
 def detect_direction(view: EntryView) -> Direction:
@@ -171,6 +174,7 @@ class IdentityResolver:
         # Ends handed out again, by (id(local), id(peer)), one map per direction; see `_ends`.
         self._inbound_ends: BoundedCache[tuple[int, int], Ends] = BoundedCache(CACHE_SIZE)
         self._outbound_ends: BoundedCache[tuple[int, int], Ends] = BoundedCache(CACHE_SIZE)
+        self._waypoint_ends: BoundedCache[tuple[int, int, int], Ends] = BoundedCache(CACHE_SIZE)
         releasable(self)
 
     def clear(self) -> None:
@@ -178,9 +182,12 @@ class IdentityResolver:
         self._cache.clear()
         self._inbound_ends.clear()
         self._outbound_ends.clear()
+        self._waypoint_ends.clear()
 
     def resolve(self, view: EntryView, local: Workload) -> Ends:
         """The two ends of `view`, reported by the proxy whose identity is `local`."""
+        if local.is_waypoint:
+            return self._waypoint(view, local)
         direction = detect_direction(view)
         peer, error = self._peer(view, direction)
         if error:
@@ -200,6 +207,25 @@ class IdentityResolver:
         if ends is not None and ends.local is local and ends.peer is peer:
             return ends
         return memo.put(key, Ends(local, peer, direction, ""))
+
+    def _waypoint(self, view: EntryView, local: Workload) -> Ends:
+        """An ambient waypoint sits between both ends of the call: pilot gives it downstream
+        and upstream peer discovery (`waypoint_downstream_peer_metadata`, shared with the inner
+        connection, and `waypoint_upstream_peer_metadata`, both by workload discovery), so its
+        entry names the caller (`downstream_peer`) and the destination (`upstream_peer`). The
+        Ends are OUTBOUND, the peer is the destination, `caller` the source."""
+        peer, error = self._peer(view, _OUTBOUND)
+        caller, caller_error = self._peer(view, _INBOUND)
+        peer = peer or UNKNOWN_PEER
+        caller = caller or UNKNOWN_PEER
+        error = error or caller_error
+        if error:
+            return Ends(local, peer, _OUTBOUND, error, caller)
+        key = (id(local), id(peer), id(caller))
+        ends = self._waypoint_ends.get(key)
+        if ends is not None and ends.local is local and ends.peer is peer and ends.caller is caller:
+            return ends
+        return self._waypoint_ends.put(key, Ends(local, peer, _OUTBOUND, "", caller))
 
     def _peer(self, view: EntryView, direction: Direction) -> tuple[Workload | None, str]:
         fs = view.filter_state
@@ -289,6 +315,7 @@ class IdentityResolver:
             # the held Ends keep old peers alive; let them go with the cache that made them
             self._inbound_ends.clear()
             self._outbound_ends.clear()
+            self._waypoint_ends.clear()
         self._cache[key] = result
         return result
 

@@ -44,6 +44,8 @@ class Workload:
     region: str = ""
     zone: str = ""
     is_vm: bool = False  # a workload outside Kubernetes (no OWNER): host.name instead of pod attributes
+    is_gateway: bool = False  # a `router~` node: an ingress or egress gateway
+    is_waypoint: bool = False  # a `waypoint~` node: an ambient mesh's L7 proxy
     source: IdentitySource = IdentitySource.UNKNOWN
 
     @property

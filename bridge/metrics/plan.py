@@ -30,7 +30,6 @@ from bridge.metrics.points import Point, Spans, Value, entry_values, record_poin
 from bridge.metrics.store import CounterState, HistogramState, MetricStore, SeriesState, observe_each
 from bridge.spans import Reporters, SpanSet
 from bridge.spans.data import SPAN_KIND_CLIENT, STATUS_ERROR, SpanData
-from bridge.spans.semconv import is_grpc
 
 PLAN_LIMIT = 10_000  # ~1.5 KiB each (points and bound states; the series are the store's)
 _INBOUND = Direction.INBOUND
@@ -48,11 +47,12 @@ def entry_key(
 
     | key part                                  | read by                                       |
     |-------------------------------------------|-----------------------------------------------|
-    | `id(local)`, `id(peer)` (checked by `is`) | every label taken from a workload; mx checks  |
+    | `id(local)`, `id(peer)`, `id(caller)`     | every label taken from a workload; mx checks  |
+    |   (checked by `is`)                       |   (caller: a waypoint's source)               |
     | direction                                 | reporter, which side is client, what records  |
     | is_tcp, response_flags, response_code     | istio, servicegraph `failed`, semconv code    |
-    | content-type, grpc-status (gRPC only)     | gRPC or not, gRPC status (istio, sg, semconv) |
-    | path (gRPC only)                          | semconv `rpc.method`                          |
+    | `SpanSet.grpc` (gRPC?, status, method)    | protocol, gRPC status (istio, sg, semconv),   |
+    |                                           |   semconv `rpc.method`                        |
     | method, scheme, protocol_version          | semconv HTTP attributes                       |
     | authority, upstream_cluster, route_name   | istio `destination_service*`                  |
     | tls_peer_uri_san, tls_local_uri_san       | istio principals and security policy          |
@@ -60,7 +60,8 @@ def entry_key(
     |   status, own or synthesized, error.type, |   `error.type`, `server.address/port`,        |
     |   server address (HTTP CLIENT spans)      |   servicegraph `failed`                       |
 
-    The HTTP path (high cardinality) is not in the key: no label reads it except gRPC's method.
+    The HTTP path (high cardinality) is not in the key: no label reads it except gRPC's method,
+    which is in `SpanSet.grpc`.
     `error.type` is read only from ERROR spans, the server address through semconv's cache
     (keyed by the inputs it is built from), so span attributes are not scanned per entry. Some
     parts are implied by others as the span builder works today (a span's name and status by
@@ -70,13 +71,8 @@ def entry_key(
     points change only when the key does.
     """
     local, peer, own = ends.local, ends.peer, span_set.own
-    content_type = view.request_headers.get("content-type", "")
-    grpc = is_grpc(content_type)
-    grpc_status = path = None
-    if grpc:
-        grpc_status = view.response_trailers.get("grpc-status") or view.response_headers.get("grpc-status")
-        path = view.path
-    addresses = None if grpc or view.is_tcp else address_of  # only HTTP CLIENT spans have them
+    grpc = span_set.grpc
+    addresses = None if grpc[0] or view.is_tcp else address_of  # only HTTP CLIENT spans have them
     spans: list[object] = []
     for workload, span in span_set.spans:
         if workload is local:
@@ -96,13 +92,12 @@ def entry_key(
     return (
         id(local),
         id(peer),
+        id(ends.caller),  # None except on a waypoint's entry
         ends.direction is _INBOUND,  # a bool: hashing an Enum runs Python code
         view.is_tcp,
         view.response_flags,
         view.response_code,
-        content_type,
-        grpc_status,
-        path,
+        grpc,
         view.method,
         view.scheme,
         view.protocol_version,
@@ -118,11 +113,14 @@ def entry_key(
 class Plan:
     """The points of one entry key, and their series states while the store generation lasts."""
 
-    __slots__ = ("counters", "generation", "histograms", "local", "ones", "peer", "points")
+    __slots__ = ("caller", "counters", "generation", "histograms", "local", "ones", "peer", "points")
 
-    def __init__(self, local: Workload, peer: Workload, points: list[Point]) -> None:
+    def __init__(
+        self, local: Workload, peer: Workload, points: list[Point], caller: Workload | None = None
+    ) -> None:
         self.local = local  # held so that the ids in the key stay theirs
         self.peer = peer
+        self.caller = caller
         self.points = points
         self.generation = -1  # not bound
         self.ones: tuple[CounterState, ...] = ()  # counters that add 1: no value to look up
@@ -186,7 +184,12 @@ class Plans:
                 family.record(view, ends, span_set, self._reporters)
             return
         plan = self._get_plan(key)
-        if plan is None or plan.local is not ends.local or plan.peer is not ends.peer:
+        if (
+            plan is None
+            or plan.local is not ends.local
+            or plan.peer is not ends.peer
+            or plan.caller is not ends.caller
+        ):
             plan = self._new_plan(key, view, ends, span_set)
         generation = self._store.generation
         if plan.generation == generation:
@@ -200,5 +203,5 @@ class Plans:
         points: list[Point] = []
         for family in self._families:
             points += family.points(view, ends, span_set, self._reporters)
-        plan = Plan(ends.local, ends.peer, points)
+        plan = Plan(ends.local, ends.peer, points, ends.caller)
         return self._plans.put(key, plan)

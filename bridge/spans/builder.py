@@ -10,6 +10,11 @@ Which spans an entry gives (see the README's "Spans" section for the whole story
 |             |          | named by mx metadata (none when the caller had no sidecar)       |
 | server_side | outbound | CLIENT only when the destination has no mx identity (nobody else |
 |             |          | would report that call); otherwise nothing, to avoid a duplicate |
+| either      | outbound | a gateway's (`router~` node, HTTP): also the SERVER span of the  |
+|             | (gateway)| request it received, parent of its CLIENT span; both resources  |
+|             |          | are the gateway                                                  |
+| either      | waypoint | the same pair, the SERVER span naming the caller, the CLIENT     |
+|             |          | span the destination (nobody else in ambient reports the call)   |
 
 The SERVER span's parent is the CLIENT span when the caller is known by mx metadata (its
 sidecar reports that CLIENT span); otherwise the logged trace context's parent, or none.
@@ -46,6 +51,7 @@ from bridge.spans.data import (
     SpanShape,
     pairs,
 )
+from bridge.spans.semconv import GrpcFacts
 from bridge.spans.tracecontext import (
     SEP,
     connection_context,
@@ -55,7 +61,6 @@ from bridge.spans.tracecontext import (
 )
 
 Reporters = Literal["both", "server_side"]
-GrpcFacts = tuple[bool, int | None, str]  # is it gRPC, its status code, its method
 
 CLIENT = SPAN_KIND_CLIENT
 SERVER = SPAN_KIND_SERVER
@@ -63,6 +68,12 @@ _MX_SOURCES = frozenset(
     {IdentitySource.FLATNODE, IdentitySource.STRUCT, IdentitySource.HEADER, IdentitySource.STRING}
 )
 _DEFAULT_PORTS = {"http": 80, "https": 443}
+# The unnamed caller of a gateway: Istio gives gateways only upstream metadata
+# exchange (pilot's `appendMxFilter` puts the outbound peer_metadata filter on every listener
+# class but the sidecar's inbound one), so a gateway's entry names where the request went, never
+# who sent it: an ingress gateway's caller is outside the mesh, and an egress gateway's caller
+# sidecar is not named either.
+_NOBODY = Workload()
 
 # Where ids come from when an entry carries no trace context and no request id (a hook, so
 # that tests can make them predictable). One call per entry: trace id, client and server id.
@@ -82,6 +93,7 @@ class SpanSet:
     static_facts: tuple[Attr, ...]
     fact_keys: tuple[str, ...]
     fact_values: tuple[AttrValue | None, ...]  # may go on past fact_keys: a span's values
+    grpc: GrpcFacts  # gRPC or not, its logged status, its method (`semconv.grpc_facts`)
 
     @property
     def attributes(self) -> list[Attr]:
@@ -100,7 +112,7 @@ def has_mx_identity(workload: Workload) -> bool:
 # STATIC attributes: made once per distinct key, kept in a `_Plan`.
 
 # The ALS fields the static attributes are made from. With the two workload objects, the
-# direction, the reporters mode and the gRPC facts (`_grpc_facts`) they are the plan's cache
+# direction, the reporters mode and the gRPC facts (`semconv.grpc_facts`) they are the plan's cache
 # key: a field that a `_static_*` function reads must be listed here.
 _STATIC_FIELDS = attrgetter(
     "is_tcp",
@@ -146,6 +158,8 @@ def _static_call(view: EntryView, grpc: bool, grpc_code: int | None, rpc_method:
         attrs.append(("envoy.response_code_details", view.response_code_details))
     if grpc_code is not None:
         attrs.append(("rpc.response.status_code", semconv.grpc_code_name(grpc_code)))
+    elif grpc:  # say so rather than invent a code; the HTTP status rules apply
+        attrs.append(("als_bridge.grpc_status_logged", False))
     return attrs
 
 
@@ -338,15 +352,6 @@ def _caller(ends: Ends) -> Workload | None:
     return ends.peer if has_mx_identity(ends.peer) else None
 
 
-def _grpc_facts(view: EntryView) -> GrpcFacts:
-    """Is it gRPC, its status code (None when not logged) and its method (`pkg.Service/M`).
-    `semconv.is_grpc` is inlined: this runs for every entry."""
-    if view.is_tcp or not view.request_headers.get("content-type", "").startswith("application/grpc"):
-        return False, None, ""
-    code = semconv.grpc_status(view.response_trailers, view.response_headers, view.response_code)
-    return True, code, view.path.partition("?")[0].lstrip("/")
-
-
 @dataclass(slots=True, eq=False)
 class _Plan:
     """What every entry of one static key gives: which spans, their shapes, and the repeating
@@ -361,6 +366,9 @@ class _Plan:
     server_parent_is_client: bool  # the caller's sidecar reports the CLIENT span
     client_key: bytes  # after "trace id, request id": caller, authority, "client"
     server_key: bytes  # ... caller, authority, local workload, "server" (then the attempt)
+    grpc: GrpcFacts
+    gateway: bool  # a gateway's or waypoint's entry: the SERVER span it received, its CLIENT child
+    caller: Workload | None  # the key's caller object (waypoints), held like `local` and `peer`
 
 
 def _shape(
@@ -399,11 +407,20 @@ def _make_plan(
     client: SpanShape | None = None
     server: SpanShape | None = None
     caller_reports = has_mx_identity(ends.peer)
+    waypoint = ends.local.is_waypoint
+    intermediary = ends.local.is_gateway or waypoint
+    gateway = intermediary and not view.is_tcp and ends.direction is Direction.OUTBOUND
     if ends.direction is Direction.OUTBOUND:
-        if not (reporters == "server_side" and caller_reports):
+        # a waypoint's destination (ambient, no sidecar) reports nothing itself: always CLIENT
+        if waypoint or not (reporters == "server_side" and caller_reports):
             side = _static_client_side(view, view.upstream_remote_ip, view.upstream_remote_port)
             client = _shape(view, call, grpc_code, name, CLIENT, side, ends.peer, True, dynamic)
         caller_reports = False
+        if gateway:  # the request it received: see `_NOBODY`; a waypoint names its caller
+            side = _static_server_side(view)
+            server = _shape(view, call, grpc_code, name, SERVER, side, ends.caller or _NOBODY, True, dynamic)
+            server_key = SEP + view.authority.encode() + SEP + _workload_key(ends.local).encode() + SEP
+            server_key += b"server" + SEP
     else:
         side = _static_server_side(view)
         server = _shape(view, call, grpc_code, name, SERVER, side, ends.peer, True, dynamic)
@@ -411,7 +428,18 @@ def _make_plan(
             side = _static_synthesized_side(view)
             client = _shape(view, call, grpc_code, name, CLIENT, side, ends.local, False, dynamic)
     return _Plan(
-        ends.local, ends.peer, facts, fact_keys, client, server, caller_reports, client_key, server_key
+        ends.local,
+        ends.peer,
+        facts,
+        fact_keys,
+        client,
+        server,
+        caller_reports,
+        client_key,
+        server_key,
+        (grpc, grpc_code, rpc_method),
+        gateway,
+        ends.caller,
     )
 
 
@@ -456,6 +484,25 @@ def _ids(view: EntryView, ends: Ends, plan: _Plan) -> tuple[bytes, bytes, bytes,
     return trace_id, parent, client_id, server_id
 
 
+def _gateway_spans(view: EntryView, ends: Ends, plan: _Plan) -> SpanSet:
+    """A gateway's entry: the SERVER span of the request it received (parent: the logged trace
+    context's, else none: the root of the trace) and the CLIENT span it sent on, its child.
+    Both have the gateway as resource; the CLIENT span is the entry's own."""
+    assert plan.server is not None
+    trace_id, parent, client_id, server_id = _ids(view, ends, plan)
+    start, end = view.start_ns, view.end_ns
+    received_values = _dynamic_server_side(view)
+    received = SpanData(trace_id, server_id, parent, start, end, plan.server, received_values)
+    if plan.client is None:  # server_side mode: the destination synthesizes the CLIENT span
+        return SpanSet(
+            [(ends.local, received)], received, plan.facts, plan.fact_keys, received_values, plan.grpc
+        )
+    values = _dynamic_client_side(view, view.upstream_remote_ip, view.upstream_remote_port)
+    sent = SpanData(trace_id, client_id, server_id, start, end, plan.client, values)
+    spans = [(ends.local, received), (ends.local, sent)]
+    return SpanSet(spans, sent, plan.facts, plan.fact_keys, values, plan.grpc)
+
+
 class SpanBuilder:
     """Makes the spans of entries for one receiver, keeping the plans it made (see the module
     docstring): a cache owned by the builder, so by the one converter (and event loop) using it."""
@@ -468,26 +515,28 @@ class SpanBuilder:
     def _plan(self, view: EntryView, ends: Ends) -> _Plan:
         """The entry's plan, found by object identity of the workloads (hashing a `Workload` walks
         all its fields) and by the static fields' values."""
-        local, peer = ends.local, ends.peer
+        local, peer, caller = ends.local, ends.peer, ends.caller
         outbound = ends.direction is Direction.OUTBOUND
-        grpc_facts = _grpc_facts(view)
-        key = (id(local), id(peer), outbound, self._reporters, grpc_facts, _STATIC_FIELDS(view))
+        grpc_facts = semconv.grpc_facts(view)
+        key = (id(local), id(peer), id(caller), outbound, self._reporters, grpc_facts, _STATIC_FIELDS(view))
         plan = self._get_plan(key)
-        if plan is None or plan.local is not local or plan.peer is not peer:
+        if plan is None or plan.local is not local or plan.peer is not peer or plan.caller is not caller:
             plan = self._plans.put(key, _make_plan(view, ends, self._reporters, *grpc_facts))
         return plan
 
     def build(self, view: EntryView, ends: Ends) -> SpanSet:
         """The spans that one entry contributes; see the module docstring for the rules."""
         plan = self._plan(view, ends)
+        if plan.gateway:
+            return _gateway_spans(view, ends, plan)
         client, server = plan.client, plan.server
         if server is None:  # outbound: the reporting proxy's CLIENT span, if any
             values = _dynamic_client_side(view, view.upstream_remote_ip, view.upstream_remote_port)
             if client is None:
-                return SpanSet([], None, plan.facts, plan.fact_keys, values)
+                return SpanSet([], None, plan.facts, plan.fact_keys, values, plan.grpc)
             trace_id, parent, client_id, _ = _ids(view, ends, plan)
             own = SpanData(trace_id, client_id, parent, view.start_ns, view.end_ns, client, values)
-            return SpanSet([(ends.local, own)], own, plan.facts, plan.fact_keys, values)
+            return SpanSet([(ends.local, own)], own, plan.facts, plan.fact_keys, values, plan.grpc)
         trace_id, parent, client_id, server_id = _ids(view, ends, plan)
         start, end = view.start_ns, view.end_ns
         server_parent = client_id if plan.server_parent_is_client else parent
@@ -497,7 +546,7 @@ class SpanBuilder:
         if client is not None:  # synthesized: the caller's CLIENT span, its resource the caller
             synthesized = _dynamic_client_side(view, view.downstream_local_ip, view.downstream_local_port)
             spans.append((ends.peer, SpanData(trace_id, client_id, parent, start, end, client, synthesized)))
-        return SpanSet(spans, own, plan.facts, plan.fact_keys, values)
+        return SpanSet(spans, own, plan.facts, plan.fact_keys, values, plan.grpc)
 
 
 def build_spans(view: EntryView, ends: Ends, reporters: Reporters) -> SpanSet:

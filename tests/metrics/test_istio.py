@@ -291,10 +291,32 @@ def test_grpc_request_labels() -> None:
     )
 
 
-def test_grpc_status_derived_from_http_status() -> None:
+def test_grpc_status_not_logged_is_left_empty_as_istio_does() -> None:
     view = grpc_view(None, response_code=503, response_flags="UH")
     labels = request_labels(record(view, outbound()))
-    assert (labels["grpc_response_status"], labels["response_flags"]) == ("14", "UH")
+    assert "grpc_response_status" not in labels  # no code invented from the HTTP status
+    assert (labels["request_protocol"], labels["response_code"], labels["response_flags"]) == (
+        "grpc",
+        "503",
+        "UH",
+    )
+
+
+def test_grpc_recognised_without_content_type_from_a_logged_status_or_the_path() -> None:
+    trailers_only = http_view(
+        method="POST",
+        path="/demo.Greeter/Lookup",
+        protocol_version="2",
+        response_headers={"grpc-status": "5"},
+    )
+    labels = request_labels(record(trailers_only, outbound()))
+    assert (labels["request_protocol"], labels["grpc_response_status"]) == ("grpc", "5")
+    nothing_logged = http_view(method="POST", path="/demo.Greeter/Lookup", protocol_version="2")
+    labels = request_labels(record(nothing_logged, outbound()))
+    assert labels["request_protocol"] == "grpc"
+    assert "grpc_response_status" not in labels
+    rest = http_view(method="POST", path="/api/orders", protocol_version="2")
+    assert request_labels(record(rest, outbound()))["request_protocol"] == "http"
 
 
 def test_http_has_no_grpc_status() -> None:

@@ -157,3 +157,35 @@ def test_units() -> None:
     store = record([(inbound_view(), inbound())], "server_side")
     units = {m.name: m.unit for m in store.collect(0, 1, "cumulative")[None]}
     assert units == {TOTAL: "", SERVER: "s", CLIENT: "s"}
+
+
+GATEWAY = Workload(
+    service="istio-ingressgateway",
+    namespace="istio-system",
+    workload="istio-ingressgateway",
+    workload_kind="deployment",
+    instance="istio-ingressgateway-1",
+    is_gateway=True,
+    source=IdentitySource.NODE,
+)
+
+
+@pytest.mark.parametrize("reporters", ["both", "server_side"])
+def test_a_gateway_counts_the_request_it_received_from_outside(reporters: Reporters) -> None:
+    store = record([(http_view(), outbound(local=GATEWAY))], reporters)
+    user_edge = {
+        "client": "user",
+        "server": "istio-ingressgateway",
+        "connection_type": "virtual_node",
+        "server_service_namespace": "istio-system",
+    }
+    assert only(store, TOTAL).labels == user_edge  # gateway -> reviews: from reviews' inbound entry
+    assert only(store, SERVER).labels == user_edge
+
+
+def test_a_gateway_called_by_a_sidecar_over_mtls_counts_no_user_edge() -> None:
+    """An egress gateway: its caller's own outbound entry counts that call."""
+    view = http_view(tls_peer_uri_san="spiffe://cluster.local/ns/pay/sa/payment")
+    store = record([(view, outbound(peer=EXTERNAL, local=GATEWAY))], "both")
+    assert only(store, TOTAL).labels["client"] == "istio-ingressgateway"
+    assert only(store, TOTAL).labels["server"] == "api.example.com"

@@ -28,18 +28,43 @@ Attr = tuple[str, AttrValue]
 MX = {IdentitySource.FLATNODE, IdentitySource.STRUCT, IdentitySource.HEADER, IdentitySource.STRING}
 
 
+def _path_method(path: str) -> str:
+    """`pkg.Service/Method` for a path of gRPC's shape (at least one package label), else ""."""
+    if "?" in path or not path.startswith("/"):
+        return ""
+    parts = path[1:].split("/")
+    if len(parts) != 2:
+        return ""
+    labels = parts[0].split(".")
+    names = [*labels, parts[1]]
+    if len(labels) < 2 or not all(
+        n and (n[0].isalpha() or n[0] == "_") and n.replace("_", "a").isalnum() and n.isascii() for n in names
+    ):
+        return ""
+    return path[1:]
+
+
 def _is_grpc(view: EntryView) -> bool:
-    return not view.is_tcp and view.request_headers.get("content-type", "").startswith("application/grpc")
+    """The decision table of `bridge.spans.semconv`, written out plainly."""
+    if view.is_tcp:
+        return False
+    if "content-type" in view.request_headers:
+        return view.request_headers["content-type"].startswith("application/grpc")
+    if "grpc-status" in view.response_trailers or "grpc-status" in view.response_headers:
+        return True
+    if view.response_headers.get("content-type", "").startswith("application/grpc"):
+        return True
+    return view.protocol_version == "2" and view.method == "POST" and bool(_path_method(view.path))
 
 
 def _grpc_code(view: EntryView) -> int | None:
     if not _is_grpc(view):
         return None
-    return semconv.grpc_status(view.response_trailers, view.response_headers, view.response_code)
+    return semconv.grpc_status(view.response_trailers, view.response_headers)
 
 
 def _rpc_method(view: EntryView) -> str:
-    return view.path.split("?")[0].lstrip("/")
+    return _path_method(view.path) or view.path.split("?")[0].lstrip("/")
 
 
 def call_static(view: EntryView) -> list[Attr]:
@@ -61,6 +86,8 @@ def call_static(view: EntryView) -> list[Attr]:
     code = _grpc_code(view)
     if code is not None:
         attrs.append(("rpc.response.status_code", semconv.grpc_code_name(code)))
+    elif _is_grpc(view):
+        attrs.append(("als_bridge.grpc_status_logged", False))
     return attrs
 
 

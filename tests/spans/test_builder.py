@@ -189,10 +189,28 @@ def test_grpc_status_in_trailers_and_server_error_codes() -> None:
     assert dict(ok.attributes)["rpc.response.status_code"] == "OK"
     internal = only(build_spans(grpc_view("13", trailers=True), inbound(), "both").spans)[1]
     assert internal.status_code == STATUS_ERROR
+    # an HTTP 503 with no grpc-status logged: no invented code, the HTTP rules decide
     unavailable = only(build_spans(grpc_view(None, trailers=True, http_status=503), inbound(), "both").spans)[
         1
     ]
-    assert dict(unavailable.attributes)["rpc.response.status_code"] == "UNAVAILABLE"
+    attrs = dict(unavailable.attributes)
+    assert "rpc.response.status_code" not in attrs
+    assert attrs["als_bridge.grpc_status_logged"] is False
+    assert unavailable.status_code == STATUS_ERROR
+    assert attrs["error.type"] == "503"
+
+
+def test_grpc_without_any_logged_header_is_recognised_by_http2_post_and_path() -> None:
+    """What Istio's default ALS config logs: no content-type, no grpc-status."""
+    view = http_view(method="POST", path="/demo.Greeter/Lookup", protocol_version="2", response_code=200)
+    _, client = only(build_spans(view, outbound(), "both").spans)
+    attrs = dict(client.attributes)
+    assert client.name == "demo.Greeter/Lookup"
+    assert attrs["rpc.system.name"] == "grpc"
+    assert attrs["rpc.method"] == "demo.Greeter/Lookup"
+    assert "rpc.response.status_code" not in attrs
+    assert attrs["als_bridge.grpc_status_logged"] is False
+    assert client.status_code == STATUS_UNSET  # HTTP 200: the HTTP rules
 
 
 def test_server_side_mode_synthesizes_the_client_span_from_the_caller_metadata() -> None:
@@ -290,5 +308,42 @@ def test_tcp_dynamic_values_read_by_name() -> None:
     view = EntryView(is_tcp=True, start_ns=START, upstream_remote_ip="10.0.0.2", upstream_remote_port=9000,
                      tcp_received_bytes=11, tcp_sent_bytes=22)  # fmt: skip
     _, span = only(build_spans(view, outbound(), "both").spans)
-    assert TcpDynamic._make(span.dynamic_values) == TcpDynamic(received_bytes=11, sent_bytes=22, peer_port=9000)
+    assert TcpDynamic._make(span.dynamic_values) == TcpDynamic(
+        received_bytes=11, sent_bytes=22, peer_port=9000
+    )
     assert span.shape.dynamic_keys == tuple(TCP_KEYS)
+
+
+GATEWAY = Workload(
+    service="istio-ingressgateway",
+    namespace="istio-system",
+    workload="istio-ingressgateway",
+    instance="istio-ingressgateway-1",
+    is_gateway=True,
+    source=IdentitySource.NODE,
+)
+
+
+def test_a_gateway_entry_is_the_server_span_it_received_and_its_client_child() -> None:
+    ends = Ends(local=GATEWAY, peer=B_PEER, direction=Direction.OUTBOUND, peer_error="")
+    span_set = build_spans(http_view(), ends, "both")
+    (res_s, received), (res_c, sent) = span_set.spans
+    assert res_s is res_c is GATEWAY
+    assert (received.kind, sent.kind) == (SPAN_KIND_SERVER, SPAN_KIND_CLIENT)
+    assert received.parent_span_id == b""  # no trace context logged: the root
+    assert sent.parent_span_id == received.span_id
+    assert received.trace_id == sent.trace_id
+    assert received.attribute("service.peer.name") is None  # its caller is not known
+    assert sent.attribute("service.peer.name") == "b"
+    assert span_set.own is sent
+    # the destination's SERVER span pairs with the gateway's CLIENT span
+    caller = Workload(
+        service="istio-ingressgateway", namespace="istio-system", workload="istio-ingressgateway",
+        source=IdentitySource.STRUCT,
+    )  # fmt: skip
+    inbound_ends = Ends(local=B, peer=caller, direction=Direction.INBOUND, peer_error="")
+    ((_, server),) = build_spans(http_view(), inbound_ends, "both").spans
+    assert server.parent_span_id == sent.span_id
+    # server_side mode: the destination synthesizes the CLIENT span; the gateway keeps its SERVER span
+    ((_, only_received),) = build_spans(http_view(), ends, "server_side").spans
+    assert only_received.kind == SPAN_KIND_SERVER

@@ -34,6 +34,8 @@ Which `reporter` series each entry gives:
 | server_side | outbound, destination named by mx      | nothing (the destination's inbound entry gives  |
 |             |                                        | both series)                                    |
 | server_side | outbound, destination without mx       | `reporter="source"`                             |
+| either      | a waypoint's (`waypoint~` node)        | `reporter="waypoint"`: source = its caller      |
+|             |                                        | (`downstream_peer`), destination = `upstream_peer`|
 
 So in both modes a call between two sidecars has one series of each reporter, a call from a
 caller without a sidecar has only `destination`, and a call to a destination without a sidecar
@@ -59,8 +61,11 @@ Values where ALS differs from what the stats filter sees:
   inbound the local canonical service and the local namespace (Istio disables the Host header
   on inbound listeners).
 * Durations are kept to the nanosecond (Istio truncates to whole milliseconds).
-* `grpc_response_status`: the `grpc-status` trailer or header, else derived from a non-200 HTTP
-  status (`bridge.spans.semconv.grpc_status`, as the spans); empty when neither exists.
+* `request_protocol`: `grpc` when the spans call the request gRPC (`bridge.spans.semconv`:
+  content-type, else a logged `grpc-status`, else HTTP/2 + POST + a `/pkg.Service/Method`
+  path), where Istio reads only the content-type, which Istio's default ALS config does not log.
+* `grpc_response_status`: the `grpc-status` trailer or header, as Istio; empty when none was
+  logged (no code is derived from the HTTP status).
 * Request/response bytes are the downstream wire bytes (headers included) when the entry has
   them, else headers + body bytes. One TCP entry is one connection: opened +1, closed +1, and
   its bytes.
@@ -84,8 +89,9 @@ from bridge.identity.cluster_name import authority_host, parse_cluster_name, ser
 from bridge.metrics.config import IstioMetricsConfig
 from bridge.metrics.points import Point, Value, record_points
 from bridge.metrics.store import LabelValues, MetricStore
-from bridge.spans import Reporters, SpanSet, semconv
+from bridge.spans import Reporters, SpanSet
 from bridge.spans.builder import has_mx_identity
+from bridge.spans.semconv import GrpcFacts
 
 UNKNOWN = "unknown"
 LATEST = "latest"
@@ -237,9 +243,21 @@ def _outbound_identity(local: Workload, peer: Workload, service: _Service) -> _I
     return _Identity(peers, UNKNOWN)
 
 
+def _waypoint_identity(view: EntryView, ends: Ends, service: _Service) -> _Identity:
+    """reporter=waypoint: the caller is the source, the peer the destination (Istio's stats
+    filter in a waypoint reads both from the peer filter state). The security policy follows
+    the server-side rule on the waypoint's downstream certificate."""
+    caller = ends.caller or Workload()
+    source = _outbound_identity(caller, ends.peer, service).peers
+    mtls = view.tls_peer_uri_san and view.tls_local_uri_san
+    return _Identity(source, "mutual_tls" if mtls else "none")
+
+
 def identity_labels(view: EntryView, ends: Ends) -> _Identity:
     """The identity part of an entry's labels (uncached; `IstioFamily` caches it)."""
     service = destination_service(view, ends.direction)
+    if ends.local.is_waypoint:
+        return _waypoint_identity(view, ends, service)
     if ends.direction is Direction.INBOUND:
         return _inbound_identity(
             ends.local, ends.peer, view.tls_peer_uri_san, view.tls_local_uri_san, service
@@ -247,12 +265,13 @@ def identity_labels(view: EntryView, ends: Ends) -> _Identity:
     return _outbound_identity(ends.local, ends.peer, service)
 
 
-def http_request_values(view: EntryView) -> tuple[str, str, str]:
-    """request_protocol, response_code and grpc_response_status of an HTTP entry."""
+def http_request_values(view: EntryView, grpc: GrpcFacts) -> tuple[str, str, str]:
+    """request_protocol, response_code and grpc_response_status of an HTTP entry; `grpc` is
+    the entry's `SpanSet.grpc`, so the metrics call a request gRPC exactly when its spans do."""
     code = str(view.response_code)
-    if not semconv.is_grpc(view.request_headers.get("content-type", "")):
+    is_grpc, status, _ = grpc
+    if not is_grpc:
         return "http", code, ""
-    status = semconv.grpc_status(view.response_trailers, view.response_headers, view.response_code)
     return "grpc", code, "" if status is None else str(status)
 
 
@@ -303,16 +322,17 @@ class IstioFamily:
     def points(self, view: EntryView, ends: Ends, spans: SpanSet, reporters: Reporters) -> list[Point]:
         """What the entry records; the rules are in the module docstring."""
         inbound = ends.direction is Direction.INBOUND
-        if reporters == "server_side" and not inbound and has_mx_identity(ends.peer):
+        waypoint = ends.local.is_waypoint
+        if reporters == "server_side" and not inbound and not waypoint and has_mx_identity(ends.peer):
             return []  # the destination's inbound entry gives both series; see the module docstring
         identity = self._identity(view, ends, inbound)
-        own_reporter = "destination" if inbound else "source"
+        own_reporter = "waypoint" if waypoint else "destination" if inbound else "source"
         also_source = inbound and reporters == "server_side" and has_mx_identity(ends.peer)
         flags = view.response_flags or "-"
         make = self._tcp_points if view.is_tcp else self._http_points
-        points = make(view, own_reporter, identity.peers, flags, identity.security)
+        points = make(view, spans.grpc, own_reporter, identity.peers, flags, identity.security)
         if also_source:
-            points += make(view, "source", identity.peers, flags, UNKNOWN)
+            points += make(view, spans.grpc, "source", identity.peers, flags, UNKNOWN)
         return points
 
     def _identity(self, view: EntryView, ends: Ends, inbound: bool) -> _Identity:
@@ -321,12 +341,14 @@ class IstioFamily:
             extra = (True, view.tls_peer_uri_san, view.tls_local_uri_san, view.upstream_cluster)
         else:
             extra = (False, view.upstream_cluster, view.route_name, view.authority)
+            if ends.caller is not None:  # a waypoint's: its caller and certificates count too
+                extra += (ends.caller, view.tls_peer_uri_san, view.tls_local_uri_san)
         return self._cache.get(ends.local, ends.peer, extra, lambda: identity_labels(view, ends))
 
     def _http_points(
-        self, view: EntryView, reporter: str, peers: LabelValues, flags: str, security: str
+        self, view: EntryView, grpc: GrpcFacts, reporter: str, peers: LabelValues, flags: str, security: str
     ) -> list[Point]:
-        protocol, code, grpc_status = http_request_values(view)
+        protocol, code, grpc_status = http_request_values(view, grpc)
         labels = (reporter, *peers, protocol, code, grpc_status, flags, security)
         return [
             Point(self._requests, None, labels, Value.ONE),
@@ -336,7 +358,7 @@ class IstioFamily:
         ]
 
     def _tcp_points(
-        self, view: EntryView, reporter: str, peers: LabelValues, flags: str, security: str
+        self, view: EntryView, grpc: GrpcFacts, reporter: str, peers: LabelValues, flags: str, security: str
     ) -> list[Point]:
         labels = (reporter, *peers, "tcp", flags, security)
         return [

@@ -74,11 +74,6 @@ def _error_type(span: SpanData) -> str:
     return str(span.attribute("error.type") or "")
 
 
-def rpc_method(view: EntryView) -> str:
-    """`pkg.Service/Method` from the gRPC path, as the span's `rpc.method`."""
-    return view.path.partition("?")[0].lstrip("/") or "_OTHER"
-
-
 class SemconvFamily:
     """Records the semconv duration histograms; resource: the span's workload."""
 
@@ -114,14 +109,14 @@ class SemconvFamily:
         """One duration per span, on the span's workload; TCP records nothing."""
         if view.is_tcp or not spans.spans:
             return []
-        if semconv.is_grpc(view.request_headers.get("content-type", "")):
-            return self._rpc_points(view, spans)
+        if spans.grpc[0]:
+            return self._rpc_points(spans)
         return self._http_points(view, spans)
 
-    def _rpc_points(self, view: EntryView, spans: SpanSet) -> list[Point]:
-        code = semconv.grpc_status(view.response_trailers, view.response_headers, view.response_code)
+    def _rpc_points(self, spans: SpanSet) -> list[Point]:
+        _, code, method = spans.grpc
         status = "" if code is None else semconv.grpc_code_name(code)
-        method = rpc_method(view)
+        method = method or "_OTHER"
         points = []
         for workload, span in spans.spans:
             instrument = self._rpc_server if span.kind == _SERVER else self._rpc_client

@@ -31,6 +31,15 @@ So a call between two sidecars counts once from the inbound entry in both `repor
 call to a destination without a sidecar once from the outbound entry; a call from a caller
 without a sidecar once from the inbound entry.
 
+A gateway (`router~` node) also counts the request it received, as `user -> <gateway>`
+(`connection_type=virtual_node`, server latency = the gateway's duration, failed by the SERVER
+span's rule), unless a sidecar called it over mTLS (a SPIFFE downstream certificate: an egress
+gateway), whose outbound entry counts that call itself.
+
+An ambient waypoint's entry counts the call through it as `<caller> -> <destination>` (both
+named by workload discovery; server latency = the waypoint's duration): in ambient no sidecar
+reports it, and ztunnel sends no ALS.
+
 Latency: `..._server_seconds` from every inbound entry; `..._client_seconds` from every outbound
 entry that gives a CLIENT span (`reporters: both`: all of them; `server_side`: those to a
 destination without mx identity). In `server_side` mode an inbound entry whose caller has mx
@@ -56,6 +65,7 @@ from bridge.metrics.points import Point, Value, record_points
 from bridge.metrics.store import LabelValues, MetricStore
 from bridge.spans import Reporters, SpanSet, semconv
 from bridge.spans.builder import has_mx_identity
+from bridge.spans.semconv import GrpcFacts
 
 LABELS = ("client", "server", "connection_type", "client_service_namespace", "server_service_namespace")
 VIRTUAL_NODE = "virtual_node"
@@ -75,6 +85,12 @@ def _node(w: Workload, real: bool, unknown_name: str) -> tuple[str, str]:
 def edge_labels(ends: Ends) -> LabelValues:
     """client, server, connection_type and the namespaces of the call an entry describes."""
     peer_real = has_mx_identity(ends.peer)
+    if ends.local.is_waypoint:  # the call through it: its caller -> the destination
+        caller = ends.caller or Workload()
+        caller_real = has_mx_identity(caller)
+        client, client_ns = _node(caller, caller_real, UNKNOWN_CLIENT)
+        server, server_ns = _node(ends.peer, peer_real, UNKNOWN_SERVER)
+        return (client, server, "" if peer_real and caller_real else VIRTUAL_NODE, client_ns, server_ns)
     if ends.direction is Direction.INBOUND:
         client, client_ns = _node(ends.peer, peer_real, UNKNOWN_CLIENT)
         server, server_ns = _node(ends.local, True, UNKNOWN_SERVER)
@@ -84,15 +100,15 @@ def edge_labels(ends: Ends) -> LabelValues:
     return (client, server, "" if peer_real else VIRTUAL_NODE, client_ns, server_ns)
 
 
-def client_side_failed(view: EntryView) -> bool:
-    """The CLIENT span's error rule (bridge.spans.builder), applied to any entry."""
+def client_side_failed(view: EntryView, grpc: GrpcFacts) -> bool:
+    """The CLIENT span's error rule (bridge.spans.builder), applied to any entry; `grpc` is the
+    entry's `SpanSet.grpc` (a gRPC call with no logged status follows the HTTP rules)."""
     if view.is_tcp:
         flags = view.response_flags
         return bool(flags) and not semconv.TCP_FAILURE_FLAGS.isdisjoint(flags.split(","))
-    if semconv.is_grpc(view.request_headers.get("content-type", "")):
-        code = semconv.grpc_status(view.response_trailers, view.response_headers, view.response_code)
-        if code is not None:
-            return code != 0
+    code = grpc[1]
+    if code is not None:
+        return code != 0
     if not view.response_code:
         return True
     return semconv.http_is_error(view.response_code, client_side=True)
@@ -100,7 +116,7 @@ def client_side_failed(view: EntryView) -> bool:
 
 def failed(view: EntryView, spans: SpanSet) -> bool:
     """True when either side of the call failed, as far as this entry tells."""
-    return any(span.is_error for _, span in spans.spans) or client_side_failed(view)
+    return any(span.is_error for _, span in spans.spans) or client_side_failed(view, spans.grpc)
 
 
 class ServiceGraphFamily:
@@ -141,11 +157,15 @@ class ServiceGraphFamily:
             points = [Point(self._server, None, labels, Value.DURATION_S)]
             if reporters == "server_side" and peer_mx:  # approximated; see the module docstring
                 points.append(Point(self._client, None, labels, Value.DURATION_S))
-        else:
-            if reporters == "server_side" and peer_mx:
-                return []  # the destination's inbound entry records this call
+        elif ends.local.is_waypoint:  # nobody else in ambient reports the call: count it here
             labels = self._labels(ends)
-            points = [Point(self._client, None, labels, Value.DURATION_S)]
+            points = [Point(self._server, None, labels, Value.DURATION_S)]
+        else:
+            received = self._gateway_received(view, ends, spans)
+            if reporters == "server_side" and peer_mx:
+                return received  # the destination's inbound entry records this call
+            labels = self._labels(ends)
+            points = [*received, Point(self._client, None, labels, Value.DURATION_S)]
             if peer_mx:
                 return points  # counted from the destination's inbound entry
         points.append(Point(self._total, None, labels, Value.ONE))
@@ -153,5 +173,24 @@ class ServiceGraphFamily:
             points.append(Point(self._failed, None, labels, Value.ONE))
         return points
 
+    def _gateway_received(self, view: EntryView, ends: Ends, spans: SpanSet) -> list[Point]:
+        """The call a gateway received, as the edge `user -> gateway` (a virtual client, as
+        Tempo names the caller of a root SERVER span). Only when its caller came from outside
+        the mesh: a downstream SPIFFE certificate means a sidecar called it (an egress
+        gateway), whose own outbound entry counts that call."""
+        if not ends.local.is_gateway or view.is_tcp or view.tls_peer_uri_san.startswith("spiffe://"):
+            return []
+        name, namespace = _node(ends.local, True, UNKNOWN_SERVER)
+        labels = (UNKNOWN_CLIENT, name, VIRTUAL_NODE, "", namespace)
+        points = [
+            Point(self._server, None, labels, Value.DURATION_S),
+            Point(self._total, None, labels, Value.ONE),
+        ]
+        received = spans.spans[0][1] if spans.spans else None
+        if received is not None and received.is_error:
+            points.append(Point(self._failed, None, labels, Value.ONE))
+        return points
+
     def _labels(self, ends: Ends) -> LabelValues:
-        return self._cache.get(ends.local, ends.peer, ends.direction, lambda: edge_labels(ends))
+        extra = ends.direction if ends.caller is None else (ends.direction, ends.caller)
+        return self._cache.get(ends.local, ends.peer, extra, lambda: edge_labels(ends))
