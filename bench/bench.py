@@ -7,6 +7,7 @@
     .venv/bin/python -m bench.bench --minimal        # the config a user writes first: no batch processor
     .venv/bin/python -m bench.bench --saturation     # minimal config, 8 streams, 100 and 16 entries/message,
                                                      # each next to the SDK path in the same run
+    .venv/bin/python -m bench.bench --sampling off,100,10  # one run per setting, side by side
 
 Three processes besides this one, each started here and stopped by its own PID:
 * `bench.sink`: a fast OTLP/gRPC sink (counts spans, samples the delay, keeps the bridge's own
@@ -57,6 +58,11 @@ def _config(als_port: int, sink_port: int, prom_port: int, args: argparse.Namesp
     workers = f"  workers: {args.workers}\n" if args.workers > 1 else ""
     if args.minimal:
         return _minimal_config(als_port, sink_port, args)
+    percentage = getattr(args, "sampling_percentage", None)
+    sampler, sampled = "", ""
+    if percentage is not None:  # the probabilistic_sampler in the traces pipeline
+        sampler = f"  probabilistic_sampler:\n    sampling_percentage: {percentage}\n"
+        sampled = "probabilistic_sampler, "
     return f"""\
 receivers:
   envoy_als:
@@ -66,7 +72,7 @@ receivers:
       interval: {args.metrics_interval}
 processors:
   batch:
-exporters:
+{sampler}exporters:
   otlp:
     endpoint: 127.0.0.1:{sink_port}
     tls:
@@ -78,7 +84,7 @@ service:
 {workers}  pipelines:
     traces:
       receivers: [envoy_als]
-      processors: [batch]
+      processors: [{sampled}batch]
       exporters: [otlp]
     metrics:
       receivers: [envoy_als]
@@ -261,6 +267,16 @@ def _dropped(counters: dict[str, float]) -> dict[str, float]:
     return out
 
 
+def _sampled_out(counters: dict[str, float]) -> float:
+    """Spans a sampler decided not to export (`als_bridge_spans_sampled_total`): entries the
+    bridge finished with as designed, their metrics recorded."""
+    return sum(
+        value
+        for key, value in counters.items()
+        if key.partition("{")[0] == "als_bridge_spans_sampled_total" and "decision=not_sampled" in key
+    )
+
+
 def start_listener(cmd: list[str], what: str) -> tuple[subprocess.Popen[bytes], int]:
     """Start a helper that prints "PORT <n>" once it listens (`bench.sink`, `bench.floor`'s
     server); its process and port. A helper that fails to start is stopped, by its PID."""
@@ -357,14 +373,21 @@ def run_bridge(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     cpu = cpu1 - cpu0
     dropped = _dropped(stats.get("bridge_counters", {}))
     sent = load.get("entries_sent", 0)
+    sampled_out = _sampled_out(stats.get("bridge_counters", {}))
+    # one span per entry here (reporters: both): an entry is delivered when its span was
+    # exported or a sampler decided against it (its metrics are recorded either way)
+    delivered = exported + sampled_out
     return {
+        "sampling_percentage": getattr(args, "sampling_percentage", None),
         "entries_sent": sent,
         "entries_acked": expected,
         "spans_exported": exported,
+        "spans_sampled_out": sampled_out,
+        "entries_delivered": delivered,
         "entries_dropped": dropped,
-        # sent, neither delivered nor counted as dropped by the bridge: must be 0
-        "entries_lost": max(sent - exported - int(sum(dropped.values())), 0),
-        "accounted": exported + sum(dropped.values()) >= sent,
+        # sent, neither delivered (exported or sampled out) nor counted as dropped: must be 0
+        "entries_lost": max(sent - int(delivered) - int(sum(dropped.values())), 0),
+        "accounted": delivered + sum(dropped.values()) >= sent,
         "streams_failed": load.get("streams_failed", 0),
         "entries_per_message": [load.get("entries_per_message_min"), load.get("entries_per_message_max")],
         "window_seconds": round(window_s, 2),
@@ -373,6 +396,7 @@ def run_bridge(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         "cpu_seconds_per_1k_entries": round(cpu / max(exported, 1) * 1000, 4),
         "entries_per_cpu_second": round(exported / cpu, 1) if cpu > 0 else 0.0,  # delivered
         "accepted_per_cpu_second": round(expected / cpu, 1) if cpu > 0 else 0.0,
+        "delivered_entries_per_cpu_second": round(delivered / cpu, 1) if cpu > 0 else 0.0,
         "delay_ms_p50": round(_percentile(delays, 0.50), 1),
         "delay_ms_p99": round(_percentile(delays, 0.99), 1),
         "delay_samples": len(delays),
@@ -438,6 +462,12 @@ def arguments(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--timeout", type=float, default=60.0, help="longest wait for the export to drain")
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--profile", type=Path, help="py-spy the bridge during the load into this file")
+    parser.add_argument(
+        "--sampling",
+        default="",
+        help="comma-separated probabilistic_sampler percentages, one bridge run each, side by side "
+        "('off': no sampler), e.g. off,100,10; skips the SDK baseline",
+    )
     args = parser.parse_args(argv)
     if args.quick:
         args.entries = min(args.entries, 120_000)
@@ -503,10 +533,54 @@ def saturation(args: argparse.Namespace) -> int:
     return 0 if all(case["bridge"]["accounted"] for case in cases) else 1
 
 
+def _sampling_table(runs: dict[str, dict[str, Any]]) -> str:
+    rows = [("sampling", "exported", "sampled out", "CPU s", "delivered entries per CPU-s", "peak RSS MiB")]
+    for label, b in runs.items():
+        rows.append(
+            (
+                label,
+                str(b["spans_exported"]),
+                f"{b['spans_sampled_out']:.0f}",
+                f"{b['cpu_seconds']:.1f}",
+                f"{b['delivered_entries_per_cpu_second']:.0f}",
+                f"{b['peak_rss_mib']:.0f}",
+            )
+        )
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in rows)
+
+
+def _sampling_runs(args: argparse.Namespace) -> int:
+    """One bridge run per `--sampling` setting, in one invocation, so the figures share a
+    machine state: what a sampler saves is what it does not encode and export."""
+    runs: dict[str, dict[str, Any]] = {}
+    for setting in [s.strip() for s in args.sampling.split(",") if s.strip()]:
+        args.sampling_percentage = None if setting == "off" else float(setting)
+        with tempfile.TemporaryDirectory(prefix="als-bench-") as tmp:
+            runs["no sampler" if setting == "off" else f"{setting}%"] = run_bridge(args, Path(tmp))
+    report = {
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+        },
+        "settings": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
+        "sampling": runs,
+    }
+    out = args.out.with_name("bench-sampling.json") if args.out == RESULTS else args.out
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=2) + "\n")
+    print(_sampling_table(runs))
+    print(f"written to {out}")
+    return 0 if all(run["accounted"] for run in runs.values()) else 1
+
+
 def main(argv: list[str] | None = None) -> int:
     args = arguments(argv)
     if args.saturation:
         return saturation(args)
+    if args.sampling:
+        return _sampling_runs(args)
     with tempfile.TemporaryDirectory(prefix="als-bench-") as tmp:
         bridge = run_bridge(args, Path(tmp))
     report: dict[str, Any] = {

@@ -15,13 +15,15 @@ from bridge import config as _config
 from bridge.config import Kind, Signal
 from bridge.exporters import debug, otlp, otlphttp, prometheus
 from bridge.factory import AnyFactory, FactoryTable
-from bridge.processors import batch, memory_limiter
+from bridge.processors import batch, memory_limiter, probabilistic_sampler, tail_sampling
 from bridge.receivers import envoy_als
 
 FACTORIES: list[AnyFactory] = [
     envoy_als.factory,
     batch.factory,
     memory_limiter.factory,
+    probabilistic_sampler.factory,
+    tail_sampling.factory,
     otlp.factory,
     otlphttp.factory,
     debug.factory,

@@ -17,10 +17,11 @@ Kinds and what their `create` is handed:
   every pipeline it feeds, per signal, and its `admission` (`bridge.pipeline.capacity`): the
   exporters downstream per signal (a full one pauses it or spares it the work) and the limiters
   (a `memory_limiter`) among the processors of its pipelines.
-* processor: `create(settings, config, next_consumer) -> Consumer`; `settings.signal` is the
-  pipeline's. A processor that must decide before spans are built (a head sampler) would, besides
-  its consumer, hand the receiver a per-entry predicate through `Host` the way `Host.every` hands
-  the service periodic work; the seam is `Host`, which every create function receives.
+* processor: `create(settings, config, next_consumer) -> Consumer`; `settings.signal` and
+  `settings.pipeline` are the pipeline's. A processor that decides before spans are built (the
+  samplers) registers its per-entry decision with `Host.add_sampler(pipeline, id, sampler)` and
+  returns `next_consumer`; the service joins a pipeline's samplers (`bridge.pipeline.sampling`)
+  and hands them to each receiver that feeds it (`ReceiverWiring.samplers`).
 * exporter: `create(settings, config) -> Exporter`; the service puts the queue and retries in
   front of it (`sending_queue`, `retry_on_failure`), as the Collector's exporterhelper does.
 * connector: `create(settings, config, next_consumer) -> Consumer`, fed by the pipelines it
@@ -44,6 +45,7 @@ from bridge.exporters.base import Exporter
 from bridge.exporters.shared_config import queue_for_worker
 from bridge.pipeline.capacity import Admission, Limiter
 from bridge.pipeline.consumer import Consumer, FanOut
+from bridge.pipeline.sampling import Decide, EntrySampler
 
 C = TypeVar("C")
 L = TypeVar("L", bound="RunningLimiter")
@@ -68,9 +70,15 @@ class Host:
     # admission limiters by processor id (`memory_limiter`): one per id, however many pipelines
     # name it; the service hands them to the receivers of those pipelines, starts and stops them
     limiters: dict[ComponentID, RunningLimiter] = field(default_factory=dict)
+    # per pipeline, its sampler processors in order (id, `bridge.pipeline.sampling.EntrySampler`)
+    samplers: dict[ComponentID, list[tuple[ComponentID, EntrySampler]]] = field(default_factory=dict)
 
     def every(self, interval: float, work: Callable[[], None]) -> None:
         self.periodic.append((interval, work))
+
+    def add_sampler(self, pipeline: ComponentID, processor: ComponentID, sampler: EntrySampler) -> None:
+        """A processor of `pipeline` decides per entry, where the receiver builds spans."""
+        self.samplers.setdefault(pipeline, []).append((processor, sampler))
 
     def limiter(self, cid: ComponentID, make: Callable[[], L]) -> L:
         """The limiter of processor `cid`, made by `make` the first time it is asked for."""
@@ -95,6 +103,7 @@ class Settings:
     id: ComponentID
     host: Host
     signal: Signal | None = None  # the pipeline's, for processors and connectors
+    pipeline: ComponentID | None = None  # the pipeline's id, for processors
 
 
 class Receiver(Protocol):
@@ -119,6 +128,9 @@ class ReceiverWiring:
 
     consumers: Mapping[Signal, FanOut]  # per signal, the pipelines it feeds (absent: none)
     admission: Admission = field(default_factory=Admission)  # what the pipelines after it can take
+    # per signal, the joined decision of its pipelines' samplers (absent: keep everything); the
+    # same function for traces and logs when both list the same samplers
+    samplers: Mapping[Signal, Decide] = field(default_factory=dict)
 
     def of(self, signal: Signal) -> FanOut:
         return self.consumers.get(signal) or FanOut([])

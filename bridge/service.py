@@ -27,6 +27,7 @@ from bridge.logging_setup import setup_logging
 from bridge.pipeline.capacity import Admission, Limiter
 from bridge.pipeline.consumer import Consumer, FanOut
 from bridge.pipeline.export import ExportStage
+from bridge.pipeline.sampling import Decide, chain
 
 log = logging.getLogger("bridge")
 
@@ -70,7 +71,11 @@ class Service:
         head: Consumer = tails[0] if len(tails) == 1 else FanOut(tails)
         for proc_id in reversed(spec.processors):
             factory = self.factories.processors[proc_id.type]
-            head = factory.create(Settings(proc_id, self.host, signal), self.config.processors[proc_id], head)
+            settings = Settings(proc_id, self.host, signal, pid)
+            head = factory.create(settings, self.config.processors[proc_id], head)
+        samplers = self.host.samplers.get(pid)
+        if samplers:
+            samplers.reverse()  # registered last to first above
         self.pipelines.append(head)
         self.heads[pid] = head
         return head
@@ -119,7 +124,9 @@ class Service:
                     consumers.setdefault(rid, {}).setdefault(_signal_of(pid), []).append(head)
         for rid, by_signal in consumers.items():
             wiring = ReceiverWiring(
-                {signal: FanOut(heads) for signal, heads in by_signal.items()}, admission=self._admission(rid)
+                {signal: FanOut(heads) for signal, heads in by_signal.items()},
+                admission=self._admission(rid),
+                samplers=self._samplers_of(rid),
             )
             factory = self.factories.receivers[rid.type]
             self.receivers.append(
@@ -144,6 +151,33 @@ class Service:
             admission.exporters[signal.value] = stages
         admission.limiters = list({id(limiter): limiter for limiter in limiters}.values())
         return admission
+
+    def _samplers_of(self, rid: ComponentID) -> dict[Signal, Decide]:
+        """Per signal, the one decision of the sampler processors in the pipelines `rid` feeds.
+
+        Samplers decide where the receiver builds spans, once per entry, so the receiver's
+        pipelines of one signal must list the same ones. A logs pipeline listing the traces
+        pipelines' samplers gets the same function (its records follow the kept spans); one
+        without samplers keeps every record."""
+        out: dict[Signal, Decide] = {}
+        joined: dict[tuple[ComponentID, ...], Decide] = {}
+        for pipeline_signal in (Signal.TRACES, Signal.LOGS):
+            chains = {
+                tuple(cid for cid, _ in self.host.samplers.get(pid, [])): self.host.samplers.get(pid, [])
+                for pid, spec in self.config.service.pipelines.items()
+                if rid in spec.receivers and _signal_of(pid) == pipeline_signal
+            }
+            if len(chains) > 1:
+                listed = " and ".join(repr([str(c) for c in ids]) for ids in chains)
+                raise ValueError(
+                    f"receivers.{rid}: its {pipeline_signal.value} pipelines list different samplers "
+                    f"({listed}); samplers decide where the receiver builds spans, so they must be the same"
+                )
+            for ids, samplers in chains.items():
+                decide = joined.get(ids) or chain([sampler for _, sampler in samplers])
+                if decide is not None:
+                    out[pipeline_signal] = joined[ids] = decide
+        return out
 
     async def start(self) -> None:
         for limiter in self.host.limiters.values():

@@ -71,7 +71,9 @@ SELF.describe("als_bridge_entries_received_total", "counter", "ALS entries recei
 SELF.describe("als_bridge_entries_dropped_total", "counter", "ALS entries dropped, by reason")
 SELF.describe("als_bridge_streams_open", "gauge", "ALS gRPC streams open now")
 SELF.describe("als_bridge_streams_total", "counter", "ALS gRPC streams accepted")
-SELF.describe("als_bridge_spans_created_total", "counter", "Spans made from access log entries")
+SELF.describe(
+    "als_bridge_spans_created_total", "counter", "Spans handed to the traces pipelines (after any sampling)"
+)
 SELF.describe(
     "als_bridge_decode_errors_total", "counter", "Messages or metadata blobs that failed to decode, by kind"
 )

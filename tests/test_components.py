@@ -2,8 +2,9 @@
 
 The Collector generates this test for each component: a type that validates but cannot start
 fails here, not at a user's start-up. Each component runs where users put it, in a service built
-from a loaded config, in one pipeline per signal it supports. The only change to the defaults: a
-listener's `0.0.0.0:port` becomes `127.0.0.1:0` (tests use loopback and any free port).
+from a loaded config, in one pipeline per signal it supports. The only changes to the defaults: a
+listener's `0.0.0.0:port` becomes `127.0.0.1:0` (tests use loopback and any free port), and the
+settings a type requires are given (`_REQUIRED`).
 """
 
 from __future__ import annotations
@@ -23,8 +24,21 @@ from bridge.service import Service, build_service
 SECTION = {"receiver": "receivers", "processor": "processors", "exporter": "exporters"}
 
 
+# Settings a type requires, having no useful default (the Collector's samplers neither): the
+# least a user must write.
+_REQUIRED: dict[str, dict[str, Any]] = {
+    "probabilistic_sampler": {"sampling_percentage": 10},
+    "tail_sampling": {
+        "policies": [{"name": "errors", "type": "status_code", "status_code": {"status_codes": ["ERROR"]}}]
+    },
+}
+
+
 def _loopback(factory: AnyFactory) -> dict[str, Any] | None:
-    """The default config as a user would write it (nothing), with a listener moved to loopback."""
+    """The default config as a user would write it (nothing, or only what the type requires),
+    with a listener moved to loopback."""
+    if factory.type in _REQUIRED:
+        return _REQUIRED[factory.type]
     default = factory.default_config()
     endpoint = getattr(default, "endpoint", "")
     if dataclasses.is_dataclass(default) and isinstance(endpoint, str) and endpoint.startswith("0.0.0.0:"):

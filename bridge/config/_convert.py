@@ -34,6 +34,12 @@ def field_hints(cls: type[Any]) -> dict[str, Any]:
     return hints
 
 
+def yaml_key(f: dataclasses.Field[Any]) -> str:
+    """The key a field is written as: its name, or `metadata={"key": ...}` for a key that is no
+    Python identifier (the Collector's `and` policy)."""
+    return str(f.metadata.get("key", f.name))
+
+
 def marker(hint: Any) -> str | None:
     """`duration`, `bytesize` or `secret` for the types of `bridge.config.types`, else None."""
     if get_origin(hint) is Annotated:
@@ -113,7 +119,7 @@ class Converter:
         if not isinstance(value, Mapping):
             wanted = "a mapping of settings (or nothing, for the defaults)"
             raise FieldError(path, f"expected {wanted}, got {describe(value)}")
-        fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
+        fields = {yaml_key(f): f for f in dataclasses.fields(cls) if f.init}
         hints = field_hints(cls)
         kwargs: dict[str, Any] = {}
         for key, raw in value.items():
@@ -121,11 +127,12 @@ class Converter:
                 text = str(key)
                 hint_text = did_you_mean(text, fields) or f"; valid keys: {', '.join(fields)}"
                 raise FieldError((*path, text), f"unknown key{hint_text}")
-            kwargs[key] = self.convert(raw, hints[key], (*path, key))
-        for name, f in fields.items():
+            name = fields[key].name
+            kwargs[name] = self.convert(raw, hints[name], (*path, key))
+        for key, f in fields.items():
             required = f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
-            if required and name not in kwargs:
-                raise FieldError((*path, name), "required key is missing")
+            if required and f.name not in kwargs:
+                raise FieldError((*path, key), "required key is missing")
         instance = cls(**kwargs)
         self._check(instance, path)
         return instance

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, get_args, get_origin
 
-from bridge.config._convert import field_hints, marker, optional_inner
+from bridge.config._convert import field_hints, marker, optional_inner, yaml_key
 from bridge.config._units import format_bytesize, format_duration
 from bridge.config.model import ComponentID, Config, ServiceConfig
 
@@ -44,8 +44,10 @@ def _plain(value: Any, hint: Any) -> Any:
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         hints = field_hints(type(value))
         return {
-            f.name: _plain(getattr(value, f.name), hints[f.name]) for f in dataclasses.fields(value) if f.init
-        }
+            yaml_key(f): _plain(getattr(value, f.name), hints[f.name])
+            for f in dataclasses.fields(value)
+            if f.init and not (f.metadata.get("refused") and getattr(value, f.name) is None)
+        }  # a key accepted only to be refused with its reason is not shown
     origin = get_origin(hint)
     if isinstance(value, list):
         item_hint = get_args(hint)[0] if origin is list else Any

@@ -6,8 +6,11 @@ race-free; the server sidecar's config is written after they are up.
 
 from __future__ import annotations
 
+import contextlib
 import socketserver
 import threading
+import time
+import urllib.parse
 from concurrent import futures
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -22,21 +25,34 @@ KNOWN_KEY = "alice"
 
 
 class _StatusHandler(BaseHTTPRequestHandler):
-    """`GET /status/<code>` answers `<code>` with a small body; anything else 404."""
+    """`GET /status/<code>` answers `<code>` with a small body (after `?delay_ms=N`); anything
+    else 404."""
 
     protocol_version = "HTTP/1.1"  # keep-alive, as Envoy's upstream pool expects
 
     def do_GET(self) -> None:
+        delay = _delay_s(self.path)
+        if delay:
+            time.sleep(delay)  # a slow call, for latency-based sampling
         code = _status_code(self.path)
         body = f"status {code}\n".encode() if code else b"unknown path\n"
         self.send_response(code or 404)
         self.send_header("content-type", "text/plain")
         self.send_header("content-length", str(len(body)))
         self.end_headers()
-        self.wfile.write(body)
+        # the caller may have given up waiting (a test of cancelled calls): nothing to answer
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            self.wfile.write(body)
 
     def log_message(self, format: str, *args: Any) -> None:
         """Silence the per-request stderr line; Envoy's ALS is the log we care about."""
+
+
+def _delay_s(path: str) -> float:
+    """`?delay_ms=N` (at most 10 s): how long to wait before answering."""
+    query = urllib.parse.parse_qs(path.partition("?")[2])
+    text = query.get("delay_ms", ["0"])[0]
+    return min(int(text), 10_000) / 1000 if text.isdigit() else 0.0
 
 
 def _status_code(path: str) -> int:

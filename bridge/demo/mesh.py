@@ -46,7 +46,8 @@ class Mesh:
     like Istio's Telemetry API with `match.mode: SERVER`.
 
     `als_tls` gives a sidecar ("a", "b") a client certificate for its ALS connection, and the CA
-    to verify the bridge with; a sidecar not in it sends ALS in plaintext.
+    to verify the bridge with; a sidecar not in it sends ALS in plaintext. `server_als_address`
+    sends B's entries to another bridge than A's.
     """
 
     def __init__(
@@ -55,6 +56,7 @@ class Mesh:
         workdir: Path | None = None,
         reporters: str = "both",
         als_tls: Mapping[Which, cfg.AlsTLS] | None = None,
+        server_als_address: str | None = None,
     ) -> None:
         if reporters not in REPORTERS:
             raise ValueError(f"reporters must be one of {', '.join(REPORTERS)}, not {reporters!r}")
@@ -63,6 +65,8 @@ class Mesh:
             raise ValueError(f"als_tls is keyed by sidecar, 'a' or 'b'; got {sorted(unknown)}")
         self.reporters: Reporters = reporters
         self._sink = _parse_als_address(als_address)
+        # B's sidecar may log to another bridge (two replicas, each given one side of a call)
+        self._server_sink = _parse_als_address(server_als_address) if server_als_address else self._sink
         self._als_tls = dict(als_tls or {})
         self._own_workdir = workdir is None
         self._workdir_arg = workdir
@@ -110,7 +114,8 @@ class Mesh:
         return self._workdir_arg
 
     def _sink_of(self, which: Which) -> cfg.AlsSink:
-        return dataclasses.replace(self._sink, tls=self._als_tls.get(which))
+        sink = self._server_sink if which == "b" else self._sink
+        return dataclasses.replace(sink, tls=self._als_tls.get(which))
 
     def _server_config(self) -> cfg.Json:
         app = self._app

@@ -57,6 +57,20 @@ class SemconvMetricsConfig:
 
 
 @dataclass
+class ExemplarsConfig:
+    """Exemplars (trace id, span id, value, time) of exported spans on the request counters and
+    duration histograms, at most `max_per_data_point` per series per interval, errors first,
+    then the slowest. The keys are the Collector's spanmetrics connector's."""
+
+    enabled: bool = True
+    max_per_data_point: int = 4
+
+    def validate(self) -> None:
+        if self.max_per_data_point < 1:
+            raise ValueError("max_per_data_point must be at least 1 (enabled: false turns exemplars off)")
+
+
+@dataclass
 class MetricsConfig:
     interval: Duration = 15.0  # how often the aggregated metrics go to the metrics pipelines
     temporality: Literal["cumulative", "delta"] = "cumulative"
@@ -66,3 +80,4 @@ class MetricsConfig:
     servicegraph: ServiceGraphMetricsConfig = field(default_factory=ServiceGraphMetricsConfig)
     spanmetrics: SpanMetricsConfig = field(default_factory=SpanMetricsConfig)
     semconv: SemconvMetricsConfig = field(default_factory=SemconvMetricsConfig)
+    exemplars: ExemplarsConfig = field(default_factory=ExemplarsConfig)

@@ -27,11 +27,21 @@ from bridge.decode import EntryView
 from bridge.identity import Direction, Ends, Workload
 from bridge.metrics.families.base import MetricFamily
 from bridge.metrics.points import Point, Spans, Value, entry_values, record_points
-from bridge.metrics.store import CounterState, HistogramState, MetricStore, SeriesState, observe_each
+from bridge.metrics.store import (
+    CounterState,
+    HistogramState,
+    MetricStore,
+    SeriesState,
+    observe_each,
+    offer_exemplar,
+)
 from bridge.spans import Reporters, SpanSet
 from bridge.spans.data import SPAN_KIND_CLIENT, STATUS_ERROR, SpanData
 
 PLAN_LIMIT = 10_000  # ~1.5 KiB each (points and bound states; the series are the store's)
+# Points whose series get exemplars: the request counts and the durations (not the sizes).
+_EXEMPLAR_VALUES = frozenset({Value.ONE, Value.DURATION_MS, Value.DURATION_S, Value.SPAN_SECONDS})
+_ERROR_RANK = 1e9  # an error outranks any duration (seconds)
 _INBOUND = Direction.INBOUND
 
 # (view, CLIENT span, synthesized) -> the span's (server.address, server.port); the semconv
@@ -113,7 +123,19 @@ def entry_key(
 class Plan:
     """The points of one entry key, and their series states while the store generation lasts."""
 
-    __slots__ = ("caller", "counters", "generation", "histograms", "local", "ones", "peer", "points")
+    __slots__ = (
+        "caller",
+        "counters",
+        "epoch",
+        "floor",
+        "generation",
+        "histograms",
+        "local",
+        "ones",
+        "peer",
+        "points",
+        "targets",
+    )
 
     def __init__(
         self, local: Workload, peer: Workload, points: list[Point], caller: Workload | None = None
@@ -127,6 +149,13 @@ class Plan:
         # (slot in entry_values, state) of the other points
         self.counters: tuple[tuple[int, CounterState], ...] = ()
         self.histograms: tuple[tuple[int, HistogramState], ...] = ()
+        # (state, slot in entry_values, index of the span it describes, is a count) per point
+        # whose series takes exemplars
+        self.targets: tuple[tuple[SeriesState, int, int, bool], ...] = ()
+        # A rank no candidate of this plan can beat in exemplar interval `epoch`: every target
+        # series is full with better ones (a lower bound, as other plans only raise it).
+        self.floor = -1.0
+        self.epoch = -1
 
     def bind(self, states: Sequence[SeriesState], generation: int) -> None:
         """Keep the states (those of the points, in order) until the generation changes."""
@@ -141,6 +170,16 @@ class Plan:
             else:
                 counters.append((point.slot, state))
         self.ones, self.counters, self.histograms = tuple(ones), tuple(counters), tuple(histograms)
+        self.targets = tuple(
+            (
+                state,
+                point.slot,
+                point.span if point.value is Value.SPAN_SECONDS else 0,
+                point.value is Value.ONE,
+            )
+            for point, state in zip(self.points, states, strict=True)
+            if point.value in _EXEMPLAR_VALUES
+        )
         self.generation = generation
 
     def add(self, view: EntryView, spans: Spans) -> None:
@@ -154,6 +193,36 @@ class Plan:
             cell.value += values[slot]
         observe_each(self.histograms, values)
 
+    def offer(self, view: EntryView, spans: Spans, limit: int, epoch: int) -> None:
+        """Offer the entry's kept spans as exemplars to the series it counted and timed: the
+        point's own span for span metrics, else the reporting side's span (the first). Ranked
+        errors first, then by the span's duration.
+
+        Cheap in the steady state: once every target series holds `limit` exemplars, only an
+        entry that outranks the plan's `floor` goes further (a few per interval, not every one)."""
+        if not spans or not self.targets:
+            return
+        described = []
+        for _, span in spans:
+            duration = (span.end_time_unix_nano - span.start_time_unix_nano) / 1e9
+            rank = duration + _ERROR_RANK if span.status_code == STATUS_ERROR else duration
+            described.append((rank, span.end_time_unix_nano, span.trace_id, span.span_id))
+        if self.epoch == epoch and max(d[0] for d in described) <= self.floor:
+            return
+        self.epoch = epoch
+        values = entry_values(view, spans)
+        for state, slot, index, is_count in self.targets:
+            rank, when, trace_id, span_id = described[index]
+            offer_exemplar(state, limit, (rank, when, 1 if is_count else values[slot], trace_id, span_id))
+        floor = float("inf")
+        for state, _, _, _ in self.targets:
+            held = state.exemplars
+            if held is None or len(held) < limit:
+                floor = -1.0
+                break
+            floor = min(floor, min(e[0] for e in held))
+        self.floor = floor
+
 
 class Plans:
     """The plan cache of one recorder: families' points replayed by entry key."""
@@ -165,6 +234,7 @@ class Plans:
         reporters: Reporters,
         address_of: AddressOf | None,
         limit: int = PLAN_LIMIT,
+        exemplars: int = 0,
     ) -> None:
         self._store = store
         self._families = tuple(families)
@@ -172,12 +242,14 @@ class Plans:
         self._address_of = address_of
         self._plans: BoundedCache[Hashable, Plan] = BoundedCache(limit)
         self._get_plan = self._plans.get  # bound once: this runs for every entry
+        self._exemplars = exemplars  # per series per interval; 0: none
 
     def __len__(self) -> int:
         return len(self._plans)
 
-    def record(self, view: EntryView, ends: Ends, span_set: SpanSet) -> None:
-        """Record one entry; the caller holds the store's lock."""
+    def record(self, view: EntryView, ends: Ends, span_set: SpanSet, kept: bool = False) -> None:
+        """Record one entry; the caller holds the store's lock. `kept`: its spans are exported,
+        so they may be exemplars (an entry that takes the reference path offers none)."""
         key = entry_key(view, ends, span_set, self._address_of)
         if key is None:
             for family in self._families:
@@ -194,10 +266,13 @@ class Plans:
         generation = self._store.generation
         if plan.generation == generation:
             plan.add(view, span_set.spans)
-            return
-        states = record_points(plan.points, view, span_set.spans)
-        if states is not None:
+        else:
+            states = record_points(plan.points, view, span_set.spans)
+            if states is None:
+                return
             plan.bind(states, generation)
+        if kept and self._exemplars:
+            plan.offer(view, span_set.spans, self._exemplars, self._store.exemplar_epoch)
 
     def _new_plan(self, key: Hashable, view: EntryView, ends: Ends, span_set: SpanSet) -> Plan:
         points: list[Point] = []

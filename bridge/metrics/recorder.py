@@ -50,7 +50,8 @@ class MetricsRecorder:
         self._families = build_families(self._store, config)
         semconv = next((f for f in self._families if isinstance(f, SemconvFamily)), None)
         address_of = semconv.server_address if semconv else None  # the only reader of server.address
-        self._plans = Plans(self._store, self._families, reporters, address_of)
+        limit = config.exemplars.max_per_data_point if config.exemplars.enabled else 0
+        self._plans = Plans(self._store, self._families, reporters, address_of, exemplars=limit)
         self._start_ns = time.time_ns()
         self._lock = self._store.lock
 
@@ -58,19 +59,20 @@ class MetricsRecorder:
     def store(self) -> MetricStore:
         return self._store
 
-    def record(self, view: EntryView, ends: Ends, spans: SpanSet) -> None:
+    def record(self, view: EntryView, ends: Ends, spans: SpanSet, kept: bool = False) -> None:
         with self._lock:
-            self._plans.record(view, ends, spans)
+            self._plans.record(view, ends, spans, kept)
 
-    def record_many(self, entries: Iterable[tuple[EntryView, Ends, SpanSet]]) -> None:
-        """`record` for each of one message's entries, taking the store's lock once for all.
+    def record_many(self, entries: Iterable[tuple[EntryView, Ends, SpanSet, bool]]) -> None:
+        """`record` for each of one message's entries, taking the store's lock once for all;
+        the flag says whether the entry's spans are exported (and so may be exemplars).
 
         Why: the converter records every entry of a message back to back; one acquisition per
         message, not per entry, is all the exporters' collection needs to see whole entries."""
         record = self._plans.record
         with self._lock:
-            for view, ends, spans in entries:
-                record(view, ends, spans)
+            for view, ends, spans, kept in entries:
+                record(view, ends, spans, kept)
 
     def record_reference(self, view: EntryView, ends: Ends, spans: SpanSet) -> None:
         """`record` by the families' straightforward path, with no plans (what tests compare with)."""

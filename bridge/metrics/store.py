@@ -17,7 +17,7 @@ import threading
 from bisect import bisect_left
 from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 from opentelemetry.proto.common.v1.common_pb2 import KeyValue
 from opentelemetry.proto.metrics.v1.metrics_pb2 import (
@@ -48,13 +48,20 @@ OVERFLOW_ATTRIBUTES = (KeyValue(key="otel.metric.overflow", value=any_value(True
 _OVERFLOW: LabelValues = ("\x00overflow",)
 
 
-class CounterState:
-    """One counter series: a mutable cell, so a caller that holds it adds without a lookup."""
+# An exemplar as held until the next collection: (rank, time, value, trace id, span id). The
+# rank orders candidates: errors first, then the slowest (see `bridge.metrics.plan`).
+Exemplar = tuple[float, int, float, bytes, bytes]
 
-    __slots__ = ("value",)
+
+class CounterState:
+    """One counter series: a mutable cell, so a caller that holds it adds without a lookup.
+    `exemplars`: those of kept spans since the last collection (None: none yet)."""
+
+    __slots__ = ("exemplars", "value")
 
     def __init__(self) -> None:
         self.value: float = 0
+        self.exemplars: list[Exemplar] | None = None
 
 
 class HistogramState:
@@ -63,10 +70,11 @@ class HistogramState:
     The point count is not kept: it is the sum of the bucket counts, taken at collection, one
     addition fewer per observation."""
 
-    __slots__ = ("bounds", "counts", "max", "min", "total")
+    __slots__ = ("bounds", "counts", "exemplars", "max", "min", "total")
 
     def __init__(self, bounds: tuple[float, ...]) -> None:
         self.bounds = bounds
+        self.exemplars: list[Exemplar] | None = None
         self.counts = [0] * (len(bounds) + 1)
         self.total = 0.0
         self.min = float("inf")
@@ -112,6 +120,44 @@ class SeriesBudget:
 
     def full(self) -> bool:
         return bool(self.limit) and self.count >= self.limit
+
+
+def offer_exemplar(state: SeriesState, limit: int, candidate: Exemplar) -> None:
+    """Keep `candidate` among the series' `limit` best exemplars of this interval (highest
+    rank: errors, then the slowest); a tie keeps the one already held."""
+    held = state.exemplars
+    if held is None:
+        state.exemplars = [candidate]
+    elif len(held) < limit:
+        held.append(candidate)
+    else:
+        worst = min(range(len(held)), key=lambda i: held[i][0])
+        if candidate[0] > held[worst][0]:
+            held[worst] = candidate
+
+
+def _encoded_exemplars(state: SeriesState, tag: bytes) -> bytes:
+    """The series' exemplars as data point fields, oldest first; they are handed out once (each
+    collection carries those of its own interval)."""
+    held = state.exemplars
+    if not held:
+        return b""
+    state.exemplars = None
+    as_int = isinstance(state, CounterState)
+    return b"".join(
+        wire.exemplar(tag, when, value, trace_id, span_id, as_int)
+        for _, when, value, trace_id, span_id in sorted(held, key=lambda e: e[1])
+    )
+
+
+def _exemplar_messages(state: SeriesState, exemplars: Any) -> None:
+    """The reference path's exemplars (protobuf), in the same order; the state keeps them."""
+    for _, when, value, trace_id, span_id in sorted(state.exemplars or (), key=lambda e: e[1]):
+        message = exemplars.add(time_unix_nano=when, trace_id=trace_id, span_id=span_id)
+        if isinstance(state, CounterState):
+            message.as_int = int(value)
+        else:
+            message.as_double = value
 
 
 @dataclass
@@ -195,15 +241,17 @@ class Instrument:
         points: dict[ResourceKey, list[bytes]] = {}
         counter = self.kind == "counter"
         tag = wire.NUMBER_POINT_ATTRIBUTES if counter else wire.HISTOGRAM_POINT_ATTRIBUTES
+        exemplar_tag = wire.NUMBER_POINT_EXEMPLARS if counter else wire.HISTOGRAM_POINT_EXEMPLARS
         for (resource, labels), state in series.items():
             attributes = self._encoded_attributes(tag, labels)
+            exemplars = _encoded_exemplars(state, exemplar_tag) if state.exemplars else b""
             if isinstance(state, HistogramState):
                 point = wire.histogram_point(
                     attributes, start_ns, now_ns, sum(state.counts), state.total, state.counts, self.bounds,
-                    state.min, state.max,
+                    state.min, state.max, exemplars,
                 )  # fmt: skip
             else:
-                point = wire.number_point(attributes, start_ns, now_ns, state.value)
+                point = wire.number_point(attributes, start_ns, now_ns, state.value, exemplars)
             points.setdefault(resource, []).append(point)
         return {
             resource: [
@@ -247,6 +295,7 @@ class Instrument:
                 hp.explicit_bounds.extend(self.bounds)
                 if value.count:
                     hp.min, hp.max = value.min, value.max
+                _exemplar_messages(value, hp.exemplars)
             else:
                 np: NumberDataPoint = metric.sum.data_points.add()
                 np.attributes.extend(attrs)
@@ -256,6 +305,7 @@ class Instrument:
                     np.as_int = int(total)
                 else:
                     np.as_double = float(total)
+                _exemplar_messages(value, np.exemplars)
         return out
 
 
@@ -270,6 +320,8 @@ class MetricStore:
         # Bumped when a delta collection starts every series over: holders of series states
         # (`bridge.metrics.plan`) then find them again.
         self.generation = 0
+        # Bumped by every encoded collection, which hands the exemplars out and starts them over.
+        self.exemplar_epoch = 0
 
     def counter(self, name: str, description: str, unit: str, label_keys: Sequence[str]) -> Instrument:
         inst = Instrument(
@@ -303,6 +355,7 @@ class MetricStore:
         with self.lock:
             if temporality == "delta":
                 self.generation += 1
+            self.exemplar_epoch += 1
             for inst in self.instruments:
                 for resource, metrics in inst.collect_encoded(start_ns, now_ns, temporality).items():
                     by_resource.setdefault(resource, []).extend(metrics)

@@ -17,11 +17,17 @@ from bridge.exporters.base import EncodedRequest
 from bridge.otlp.common import SCHEMA_URL, SCOPE
 from bridge.otlp.resources import MetricResource, Resources
 from bridge.otlp.tags import (
+    EXEMPLAR_AS_DOUBLE,
+    EXEMPLAR_AS_INT,
+    EXEMPLAR_SPAN_ID,
+    EXEMPLAR_TIME,
+    EXEMPLAR_TRACE_ID,
     HISTOGRAM_AGGREGATION_TEMPORALITY,
     HISTOGRAM_DATA_POINTS,
     HISTOGRAM_POINT_ATTRIBUTES,
     HISTOGRAM_POINT_BUCKET_COUNTS,
     HISTOGRAM_POINT_COUNT,
+    HISTOGRAM_POINT_EXEMPLARS,
     HISTOGRAM_POINT_EXPLICIT_BOUNDS,
     HISTOGRAM_POINT_MAX,
     HISTOGRAM_POINT_MIN,
@@ -37,6 +43,7 @@ from bridge.otlp.tags import (
     NUMBER_POINT_AS_DOUBLE,
     NUMBER_POINT_AS_INT,
     NUMBER_POINT_ATTRIBUTES,
+    NUMBER_POINT_EXEMPLARS,
     NUMBER_POINT_START_TIME,
     NUMBER_POINT_TIME,
     RESOURCE_METRICS_RESOURCE,
@@ -50,7 +57,13 @@ from bridge.otlp.tags import (
 )
 from bridge.otlp.wire import key_value, len_field, pack_double, pack_fixed64, pack_sfixed64, varint
 
-__all__ = ["HISTOGRAM_POINT_ATTRIBUTES", "NUMBER_POINT_ATTRIBUTES", "MetricsEncoder"]
+__all__ = [
+    "HISTOGRAM_POINT_ATTRIBUTES",
+    "HISTOGRAM_POINT_EXEMPLARS",
+    "NUMBER_POINT_ATTRIBUTES",
+    "NUMBER_POINT_EXEMPLARS",
+    "MetricsEncoder",
+]
 
 _SCOPE_FIELD = len_field(SCOPE_METRICS_SCOPE, SCOPE.SerializeToString())
 _SCHEMA_FIELD = len_field(RESOURCE_METRICS_SCHEMA_URL, SCHEMA_URL.encode())
@@ -66,7 +79,20 @@ def overflow_attribute(tag: bytes) -> bytes:
     return len_field(tag, key_value("otel.metric.overflow", True))
 
 
-def number_point(attributes: bytes, start_ns: int, now_ns: int, value: float) -> bytes:
+def exemplar(tag: bytes, time_ns: int, value: float, trace_id: bytes, span_id: bytes, as_int: bool) -> bytes:
+    """One `Exemplar` field of a data point (`tag`: the point's exemplars field): time, value,
+    span and trace id; no filtered attributes (every label of the series is the point's)."""
+    parts = [EXEMPLAR_TIME, pack_fixed64(time_ns)]
+    if as_int:
+        parts += [EXEMPLAR_SPAN_ID, b"\x08", span_id, EXEMPLAR_TRACE_ID, b"\x10", trace_id]
+        parts += [EXEMPLAR_AS_INT, pack_sfixed64(int(value))]
+    else:
+        parts += [EXEMPLAR_AS_DOUBLE, pack_double(value), EXEMPLAR_SPAN_ID, b"\x08", span_id]
+        parts += [EXEMPLAR_TRACE_ID, b"\x10", trace_id]
+    return len_field(tag, b"".join(parts))
+
+
+def number_point(attributes: bytes, start_ns: int, now_ns: int, value: float, exemplars: bytes = b"") -> bytes:
     parts = []
     if start_ns:
         parts.append(NUMBER_POINT_START_TIME + pack_fixed64(start_ns))
@@ -76,6 +102,7 @@ def number_point(attributes: bytes, start_ns: int, now_ns: int, value: float) ->
         parts.append(NUMBER_POINT_AS_INT + pack_sfixed64(int(value)))
     else:
         parts.append(NUMBER_POINT_AS_DOUBLE + pack_double(float(value)))
+    parts.append(exemplars)
     parts.append(attributes)
     return b"".join(parts)
 
@@ -90,6 +117,7 @@ def histogram_point(
     bounds: Sequence[float],
     low: float,
     high: float,
+    exemplars: bytes = b"",
 ) -> bytes:
     parts = []
     if start_ns:
@@ -102,6 +130,7 @@ def histogram_point(
     parts.append(len_field(HISTOGRAM_POINT_BUCKET_COUNTS, b"".join([pack_fixed64(c) for c in counts])))
     if bounds:
         parts.append(len_field(HISTOGRAM_POINT_EXPLICIT_BOUNDS, b"".join([pack_double(b) for b in bounds])))
+    parts.append(exemplars)
     parts.append(attributes)
     if count:
         parts.append(HISTOGRAM_POINT_MIN + pack_double(low))

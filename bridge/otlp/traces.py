@@ -36,6 +36,7 @@ from bridge.otlp.tags import (
     SPAN_START_TIME,
     SPAN_STATUS,
     SPAN_TRACE_ID,
+    SPAN_TRACE_STATE,
     STATUS_CODE,
     TRACE_REQUEST_RESOURCE_SPANS,
 )
@@ -114,6 +115,8 @@ class TraceEncoder:
             wire = shape.wire = self._shape_wire(shape)
         head, block, status, key_starts = wire
         parts = [_TRACE_ID_FIELD, span.trace_id, _SPAN_ID_FIELD, span.span_id]
+        if span.trace_state:
+            parts.append(len_field(SPAN_TRACE_STATE, span.trace_state.encode()))
         if span.parent_span_id:
             parts.append(_PARENT_FIELD)
             parts.append(span.parent_span_id)

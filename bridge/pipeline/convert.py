@@ -12,8 +12,15 @@ from bridge.identity import Ends, IdentityResolver, Workload
 from bridge.logs import build_log
 from bridge.metrics.recorder import MetricsRecorder
 from bridge.pipeline.consumer import FanOut, Item
+from bridge.pipeline.sampling import Decide, Decision
 from bridge.spans import Reporters, SpanBuilder, SpanSet
 from bridge.telemetry import SELF
+
+SELF.describe(
+    "als_bridge_spans_sampled_total",
+    "counter",
+    "Spans by sampling decision (sampled, not_sampled) and the processor/policy that decided",
+)
 
 
 @dataclass(slots=True)
@@ -29,7 +36,13 @@ class StreamState:
 
 class EntryConverter:
     """Turns decoded entries into items for the traces and logs consumers, and records them
-    into the metrics aggregate (every entry, whatever later processors do with the spans)."""
+    into the metrics aggregate (every entry, whatever the samplers decide about its spans).
+
+    `sample_traces` is the traces pipelines' sampler processors joined into one decision per
+    entry (`bridge.pipeline.sampling`), taken right after the spans are built: a dropped
+    entry's spans are never queued or encoded. `sample_logs` is the logs pipelines' own; when it
+    is the same function, the decision is reused (log records of kept spans only).
+    """
 
     def __init__(
         self,
@@ -38,12 +51,16 @@ class EntryConverter:
         traces: FanOut,
         logs: FanOut,
         metrics: MetricsRecorder | None = None,
+        sample_traces: Decide | None = None,
+        sample_logs: Decide | None = None,
     ) -> None:
         self._resolver = resolver
         self._build = SpanBuilder(reporters).build
         self._traces = traces
         self._logs = logs
         self._metrics = metrics
+        self._sample_traces = sample_traces if traces else None
+        self._sample_logs = sample_logs if logs else None
 
     @property
     def signals(self) -> tuple[str, ...]:
@@ -69,26 +86,53 @@ class EntryConverter:
         want_spans, want_logs = bool(self._traces) and spans_open, bool(self._logs) and logs_open
         if metrics is None and not want_spans and not want_logs and not (spans_open and logs_open):
             return []  # everything this message would feed is closed: nothing to build
+        sample_traces = self._sample_traces if want_spans else None
+        sample_logs = self._sample_logs if want_logs else None
+        logs_follow_traces = sample_logs is not None and sample_logs is sample_traces
         spans: list[Item] = []
         logs: list[Item] = []
         errors: list[str] = []
-        recorded: list[tuple[EntryView, Ends, SpanSet]] = []
+        recorded: list[tuple[EntryView, Ends, SpanSet, bool]] = []
+        counts: dict[tuple[bool, str], int] = {}
         for view in views:
             ends = resolve(view, local)
             if ends.peer_error:
                 errors.append(ends.peer_error)
             span_set = build(view, ends)
-            if metrics is not None:
-                recorded.append((view, ends, span_set))
-            if want_spans:
+            decision: Decision | None = None
+            if sample_traces is not None and span_set.spans:
+                decision = sample_traces(view, ends, span_set)
+                key = (decision.keep, decision.policy)
+                counts[key] = counts.get(key, 0) + len(span_set.spans)
+                if decision.keep:
+                    state = decision.trace_state
+                    for _, span in span_set.spans:
+                        span.trace_state = state
+                    spans += span_set.spans
+            elif want_spans:
                 spans += span_set.spans
+            if metrics is not None:  # exemplars name exported spans only
+                kept = want_spans and (decision is None or decision.keep)
+                recorded.append((view, ends, span_set, kept))
             if want_logs:
+                if sample_logs is not None and span_set.spans:
+                    if not logs_follow_traces:
+                        decision = sample_logs(view, ends, span_set)
+                    if decision is not None and not decision.keep:
+                        continue
                 logs.append((local, build_log(view, ends, span_set, stream.log_name)))
         if metrics is not None and recorded:
             metrics.record_many(recorded)
         if spans:
             self._traces.consume(spans)
             SELF.add("als_bridge_spans_created_total", len(spans))
+        for (keep, policy), count in counts.items():
+            SELF.add(
+                "als_bridge_spans_sampled_total",
+                count,
+                decision="sampled" if keep else "not_sampled",
+                policy=policy,
+            )
         if logs:
             self._logs.consume(logs)
         return errors

@@ -94,6 +94,10 @@ class SpanSet:
     fact_keys: tuple[str, ...]
     fact_values: tuple[AttrValue | None, ...]  # may go on past fact_keys: a span's values
     grpc: GrpcFacts  # gRPC or not, its logged status, its method (`semconv.grpc_facts`)
+    # The call's status as its caller's side defines it (the CLIENT rules: HTTP 4xx and 5xx, any
+    # gRPC code but OK, no response), from facts both sidecars log: what a sampler decides on,
+    # so that an inbound entry gets the decision its outbound twin gets.
+    call_status: int = STATUS_UNSET
 
     @property
     def attributes(self) -> list[Attr]:
@@ -369,6 +373,7 @@ class _Plan:
     grpc: GrpcFacts
     gateway: bool  # a gateway's or waypoint's entry: the SERVER span it received, its CLIENT child
     caller: Workload | None  # the key's caller object (waypoints), held like `local` and `peer`
+    call_status: int  # `SpanSet.call_status`
 
 
 def _shape(
@@ -427,6 +432,7 @@ def _make_plan(
         if reporters == "server_side" and caller_reports:
             side = _static_synthesized_side(view)
             client = _shape(view, call, grpc_code, name, CLIENT, side, ends.local, False, dynamic)
+    call_status = _static_status(view, grpc_code, True)[0]
     return _Plan(
         ends.local,
         ends.peer,
@@ -440,6 +446,7 @@ def _make_plan(
         (grpc, grpc_code, rpc_method),
         gateway,
         ends.caller,
+        call_status,
     )
 
 
@@ -533,10 +540,11 @@ class SpanBuilder:
         if server is None:  # outbound: the reporting proxy's CLIENT span, if any
             values = _dynamic_client_side(view, view.upstream_remote_ip, view.upstream_remote_port)
             if client is None:
-                return SpanSet([], None, plan.facts, plan.fact_keys, values, plan.grpc)
+                return SpanSet([], None, plan.facts, plan.fact_keys, values, plan.grpc, plan.call_status)
             trace_id, parent, client_id, _ = _ids(view, ends, plan)
             own = SpanData(trace_id, client_id, parent, view.start_ns, view.end_ns, client, values)
-            return SpanSet([(ends.local, own)], own, plan.facts, plan.fact_keys, values, plan.grpc)
+            facts, keys, grpc, status = plan.facts, plan.fact_keys, plan.grpc, plan.call_status
+            return SpanSet([(ends.local, own)], own, facts, keys, values, grpc, status)
         trace_id, parent, client_id, server_id = _ids(view, ends, plan)
         start, end = view.start_ns, view.end_ns
         server_parent = client_id if plan.server_parent_is_client else parent
@@ -546,7 +554,7 @@ class SpanBuilder:
         if client is not None:  # synthesized: the caller's CLIENT span, its resource the caller
             synthesized = _dynamic_client_side(view, view.downstream_local_ip, view.downstream_local_port)
             spans.append((ends.peer, SpanData(trace_id, client_id, parent, start, end, client, synthesized)))
-        return SpanSet(spans, own, plan.facts, plan.fact_keys, values, plan.grpc)
+        return SpanSet(spans, own, plan.facts, plan.fact_keys, values, plan.grpc, plan.call_status)
 
 
 def build_spans(view: EntryView, ends: Ends, reporters: Reporters) -> SpanSet:

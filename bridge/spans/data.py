@@ -59,6 +59,8 @@ class SpanData:
     end_time_unix_nano: int
     shape: SpanShape
     dynamic_values: tuple[AttrValue | None, ...] = ()
+    # W3C `tracestate`: set by a sampler to say how the span was sampled (`ot=th:...`)
+    trace_state: str = ""
 
     @property
     def name(self) -> str:

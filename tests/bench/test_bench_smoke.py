@@ -61,3 +61,21 @@ def test_minimal_config_run_reports_delivered_and_lost(tmp_path: Path) -> None:
     assert bridge["spans_exported"] + sum(bridge["entries_dropped"].values()) == bridge["entries_sent"]
     assert bridge["accepted_per_cpu_second"] >= bridge["entries_per_cpu_second"] > 0
     assert "bridge entries per CPU-second (delivered)" in done.stdout
+
+
+def test_sampling_runs_side_by_side_and_account_for_sampled_out_entries(tmp_path: Path) -> None:
+    """`--sampling off,10`: two bridge runs in one invocation; at 10% about a tenth of the
+    spans are exported and the rest are counted as sampled out, none lost."""
+    out = tmp_path / "sampling.json"
+    cmd = [sys.executable, "-m", "bench.bench", "--quick", "--entries", "3000", "--streams", "4"]
+    cmd += ["--duration", "10", "--timeout", "20", "--sampling", "off,10", "--out", str(out)]
+    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    runs = json.loads(out.read_text())["sampling"]
+    assert set(runs) == {"no sampler", "10%"}
+    full, tenth = runs["no sampler"], runs["10%"]
+    assert full["spans_sampled_out"] == 0
+    assert full["entries_delivered"] == full["spans_exported"] >= full["entries_acked"] > 0
+    assert tenth["entries_delivered"] >= tenth["entries_acked"] > 0
+    assert 0.05 < tenth["spans_exported"] / tenth["entries_delivered"] < 0.15
+    assert "delivered entries per CPU-s" in done.stdout

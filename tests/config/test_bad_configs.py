@@ -15,6 +15,39 @@ ENV = {"TEMPO_TOKEN": "t0k3n"}
 # file -> (key path, fragment of the problem)
 CASES: dict[str, tuple[str, str]] = {
     "bad_empty_config.yaml": ("", "the config is empty"),
+    "tail_sampling_unknown_policy_type.yaml": (
+        "processors.tail_sampling.policies[1].type",
+        "unknown policy type 'latncy'; did you mean 'latency'? (supported: status_code, latency, "
+        "probabilistic, string_attribute, numeric_attribute, and)",
+    ),
+    "tail_sampling_typo_in_policy_key.yaml": (
+        "processors.tail_sampling.policies[0].latency.threshold",
+        "unknown key; did you mean 'threshold_ms'?",
+    ),
+    "tail_sampling_decision_wait.yaml": (
+        "processors.tail_sampling.decision_wait",
+        "does not apply: every access log entry is a complete call",
+    ),
+    "tail_sampling_composite.yaml": (
+        "processors.tail_sampling.policies[0].type",
+        "'composite' is not supported: a rate budget is state of one process",
+    ),
+    "tail_sampling_bad_status_code.yaml": (
+        "processors.tail_sampling.policies[0].status_code.status_codes[0]",
+        "unknown status code 'EROR'; did you mean 'ERROR'?",
+    ),
+    "tail_sampling_and_inside_and.yaml": (
+        "processors.tail_sampling.policies[0].and.and_sub_policy[1].type",
+        "'and' is not supported inside 'and'",
+    ),
+    "probabilistic_sampler_missing_percentage.yaml": (
+        "processors.probabilistic_sampler.sampling_percentage",
+        "required key is missing",
+    ),
+    "probabilistic_sampler_in_metrics_pipeline.yaml": (
+        "service.pipelines.metrics.processors[0]",
+        "processor 'probabilistic_sampler' does not support metrics; it handles logs, traces",
+    ),
     "top_level_not_a_mapping.yaml": ("", "the top level must be a mapping"),
     "typo_in_top_level_key.yaml": ("recievers", "unknown key; did you mean 'receivers'?"),
     "typo_in_exporter_key.yaml": ("exporters.otlp.timout", "unknown key; did you mean 'timeout'?"),

@@ -20,6 +20,8 @@ from bridge.factory import ConnectorFactory, ExporterFactory, Settings
 from bridge.pipeline.consumer import Consumer
 from bridge.processors.batch.config import BatchProcessorConfig
 from bridge.processors.memory_limiter.config import MemoryLimiterConfig
+from bridge.processors.probabilistic_sampler import ProbabilisticSamplerConfig
+from bridge.processors.tail_sampling import TailSamplingConfig
 from bridge.receivers.envoy_als.config import EnvoyALSReceiverConfig
 
 
@@ -82,7 +84,10 @@ def test_builtin_registry() -> None:
     assert components.types_of("processor") == {
         "batch": BatchProcessorConfig,
         "memory_limiter": MemoryLimiterConfig,
+        "probabilistic_sampler": ProbabilisticSamplerConfig,
+        "tail_sampling": TailSamplingConfig,
     }
+    assert components.supported_signals("processor", "tail_sampling") == {"traces", "logs"}
     assert components.types_of("exporter") == {
         "otlp": OTLPExporterConfig,
         "otlphttp": OTLPHTTPExporterConfig,

@@ -452,3 +452,52 @@ def test_a_large_scrape_is_sent_in_pieces_and_arrives_whole(make: Make) -> None:
     assert len(body) > 2 * 256 * 1024  # several pieces
     assert body == exporter.scrape()[0]
     assert body.count(b"latency_seconds_bucket{") == 1500 * 3
+
+
+# -- exemplars ---------------------------------------------------------------------------------
+
+TRACE_HEX, SPAN_HEX, SLOW_SPAN_HEX = (
+    "0af7651916cd43dd8448eb211c80319c",
+    "b7ad6b7169203331",
+    "00f067aa0ba902b7",
+)
+
+
+def _with_exemplars() -> ExportMetricsServiceRequest:
+    calls = counter("calls", [({}, 3.0)])
+    calls.sum.data_points[0].exemplars.add(
+        time_unix_nano=1_700_000_000_123_456_789, as_int=1,
+        trace_id=bytes.fromhex(TRACE_HEX), span_id=bytes.fromhex(SPAN_HEX),
+    )  # fmt: skip
+    latency = histogram("latency", {}, bounds=[0.1, 1.0], counts=[1, 0, 1], total=2.55)
+    for value, span in ((0.05, SPAN_HEX), (2.5, SLOW_SPAN_HEX)):
+        latency.histogram.data_points[0].exemplars.add(
+            time_unix_nano=1_700_000_001_000_000_000, as_double=value,
+            trace_id=bytes.fromhex(TRACE_HEX), span_id=bytes.fromhex(span),
+        )  # fmt: skip
+    return request(calls, latency)
+
+
+def test_exemplars_are_served_in_open_metrics_on_counters_and_in_their_own_buckets(make: Make) -> None:
+    exporter = make(enable_open_metrics=True)
+    exporter.send(Signal.METRICS, _with_exemplars())
+    om = exporter.scrape(PROMETHEUS_ACCEPT)[0].decode().splitlines()
+    fast = f'# {{trace_id="{TRACE_HEX}",span_id="{SPAN_HEX}"}}'
+    slow = f'# {{trace_id="{TRACE_HEX}",span_id="{SLOW_SPAN_HEX}"}}'
+    assert f"calls_total{{{INSTANCE},{JOB}}} 3 {fast} 1 1700000000.123456789" in om
+    assert [line for line in om if line.startswith("latency_seconds_")] == [
+        f'latency_seconds_bucket{{{INSTANCE},{JOB},le="0.1"}} 1 {fast} 0.05 1700000001.000000000',
+        f'latency_seconds_bucket{{{INSTANCE},{JOB},le="1"}} 1',
+        f'latency_seconds_bucket{{{INSTANCE},{JOB},le="+Inf"}} 2 {slow} 2.5 1700000001.000000000',
+        f"latency_seconds_sum{{{INSTANCE},{JOB}}} 2.55",
+        f"latency_seconds_count{{{INSTANCE},{JOB}}} 2",
+    ]
+
+
+def test_exemplars_are_kept_until_a_point_brings_new_ones_and_never_in_plain_text(make: Make) -> None:
+    exporter = make(enable_open_metrics=True)
+    exporter.send(Signal.METRICS, _with_exemplars())
+    exporter.send(Signal.METRICS, request(counter("calls", [({}, 4.0)])))  # no exemplar this time
+    om = exporter.scrape(PROMETHEUS_ACCEPT)[0].decode()
+    assert f'calls_total{{{INSTANCE},{JOB}}} 4 # {{trace_id="{TRACE_HEX}"' in om
+    assert "trace_id" not in text(exporter, "text/plain;version=0.0.4")  # text 0.0.4 has no exemplars

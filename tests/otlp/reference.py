@@ -22,6 +22,7 @@ def span_message(span: Any) -> Span:
     message = Span(
         trace_id=span.trace_id,
         span_id=span.span_id,
+        trace_state=span.trace_state,
         parent_span_id=span.parent_span_id,
         name=span.name,
         kind=span.kind,

@@ -11,6 +11,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.logs.v1.logs_pb2 import ResourceLogs
 from opentelemetry.proto.metrics.v1.metrics_pb2 import (
+    Exemplar,
     Histogram,
     HistogramDataPoint,
     Metric,
@@ -43,6 +44,7 @@ MESSAGES: dict[str, Any] = {
     "HISTOGRAM_POINT_": HistogramDataPoint,
     "HISTOGRAM_": Histogram,
     "NUMBER_POINT_": NumberDataPoint,
+    "EXEMPLAR_": Exemplar,
 }
 # the field name where it is not the rest of the constant's name
 RENAMED = {"ANY_VALUE_STRING": "string_value", "ANY_VALUE_BOOL": "bool_value", "ANY_VALUE_INT": "int_value",
@@ -50,7 +52,7 @@ RENAMED = {"ANY_VALUE_STRING": "string_value", "ANY_VALUE_BOOL": "bool_value", "
            "SPAN_START_TIME": "start_time_unix_nano", "SPAN_END_TIME": "end_time_unix_nano",
            "NUMBER_POINT_START_TIME": "start_time_unix_nano", "NUMBER_POINT_TIME": "time_unix_nano",
            "HISTOGRAM_POINT_START_TIME": "start_time_unix_nano", "HISTOGRAM_POINT_TIME": "time_unix_nano",
-           "METRIC_SUM": "sum", "METRIC_HISTOGRAM": "histogram"}  # fmt: skip
+           "METRIC_SUM": "sum", "METRIC_HISTOGRAM": "histogram", "EXEMPLAR_TIME": "time_unix_nano"}  # fmt: skip
 WIRE_TYPES = {
     FieldDescriptor.TYPE_STRING: 2,
     FieldDescriptor.TYPE_BYTES: 2,

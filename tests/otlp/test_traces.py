@@ -14,6 +14,7 @@ from __future__ import annotations
 import random
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
@@ -247,6 +248,19 @@ _spans = st.builds(
 )
 
 
+def _sampled(span: SpanData, trace_state: str) -> SpanData:
+    span.trace_state = trace_state
+    return span
+
+
+# a sampler's tracestate on some spans (`bridge.spans.probability.trace_state`'s shapes)
+_spans = st.builds(
+    _sampled,
+    _spans,
+    st.sampled_from(["", "ot=th:0", "ot=th:8", "ot=th:f333", "ot=th:e668;rv:83fc04f43d5f00"]),
+)
+
+
 @settings(max_examples=300, deadline=None)
 @given(st.lists(st.tuples(st.sampled_from([A, B, VM, *PEERS]), _spans), min_size=1, max_size=8))
 def test_generated_spans_encode_identically(items: list[tuple[Workload, SpanData]]) -> None:
@@ -284,3 +298,24 @@ def test_metrics_request_equals_the_protobuf_built_one() -> None:
     assert ExportMetricsServiceRequest.FromString(encoded.payload) == want
     assert encoded.payload == want.SerializeToString()
     assert encoded.items == 401
+
+
+def test_tracestate_is_written_as_the_opentelemetry_sdk_writes_it() -> None:
+    """Golden against the SDK's OTLP encoder: a span whose context carries `ot=th:c`."""
+    sdk_trace = pytest.importorskip("opentelemetry.sdk.trace", reason="the SDK is in the bench extra")
+    from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+    from opentelemetry.trace import SpanContext, TraceState
+
+    trace_id, span_id = bytes(range(1, 17)), bytes(range(1, 9))
+    context = SpanContext(
+        int.from_bytes(trace_id, "big"), int.from_bytes(span_id, "big"), is_remote=False,
+        trace_state=TraceState([("ot", "th:c")]),
+    )  # fmt: skip
+    sdk_span = sdk_trace.ReadableSpan(name="GET", context=context, start_time=1, end_time=2)
+    want = encode_spans([sdk_span]).resource_spans[0].scope_spans[0].spans[0]
+    ours = span_data(trace_id, span_id, b"", "GET", 0, 1, 2, [])
+    ours.trace_state = "ot=th:c"
+    got = _parse(encode_traces([(A, ours)])).resource_spans[0].scope_spans[0].spans[0]
+    assert want.trace_state == "ot=th:c"
+    assert got.trace_state == want.trace_state
+    assert (got.trace_id, got.span_id) == (want.trace_id, want.span_id)

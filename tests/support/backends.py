@@ -204,11 +204,16 @@ class Prometheus(_Store):
     name = "prometheus"
     ready_path = "/-/ready"
 
-    def __init__(self, targets: list[str], scrape_interval: str = "1s") -> None:
+    def __init__(
+        self, targets: list[str], scrape_interval: str = "1s", features: tuple[str, ...] = ()
+    ) -> None:
+        """`features`: `--enable-feature` flags, e.g. `exemplar-storage` (then it keeps the
+        exemplars of OpenMetrics scrapes, for `query_exemplars`)."""
         self.binary = find_binary("ALS_BRIDGE_PROMETHEUS", PROMETHEUS_BIN, "prometheus")
         super().__init__()
         self.targets = targets
         self.scrape_interval = scrape_interval
+        self.features = features
 
     def command(self) -> list[str]:
         config = self.data_dir / "prometheus.yml"
@@ -236,6 +241,21 @@ class Prometheus(_Store):
             f"--storage.tsdb.path={self.data_dir / 'data'}",
             f"--web.listen-address=127.0.0.1:{self.port}",
             "--log.level=warn",
+            *(f"--enable-feature={feature}" for feature in self.features),
+        ]
+
+    def query_exemplars(
+        self, promql: str, start: float, end: float
+    ) -> list[tuple[dict[str, str], dict[str, str], float]]:
+        """`/api/v1/query_exemplars`: (series labels, exemplar labels, exemplar value) of each."""
+        query = urllib.parse.urlencode({"query": promql, "start": f"{start:.3f}", "end": f"{end:.3f}"})
+        data = json.loads(self._get("/api/v1/query_exemplars?" + query))
+        if data.get("status") != "success":
+            raise AssertionError(f"{self.name}: exemplars of {promql!r}: {data}")
+        return [
+            (dict(item["seriesLabels"]), dict(exemplar["labels"]), float(exemplar["value"]))
+            for item in data["data"]
+            for exemplar in item["exemplars"]
         ]
 
     def wait_for_scrape(self, timeout: float = 20.0) -> None:

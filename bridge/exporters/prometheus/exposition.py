@@ -12,11 +12,12 @@ round-trip digits (Prometheus' client library), so `le` values match the OTLP pa
 from __future__ import annotations
 
 import math
+from bisect import bisect_left
 from collections.abc import Iterable, Iterator
 from decimal import Decimal
 
 from bridge.exporters.prometheus.labels import Labels
-from bridge.exporters.prometheus.store import Family, HistogramValue, Series, SummaryValue
+from bridge.exporters.prometheus.store import Exemplar, Family, HistogramValue, Series, SummaryValue
 
 TEXT_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 OPENMETRICS_CONTENT_TYPE = "application/openmetrics-text; version=1.0.0; charset=utf-8"
@@ -81,25 +82,56 @@ def _family_lines(family: Family, open_metrics: bool) -> Iterator[str]:
     if family.help:
         yield f"# HELP {name} {_escape_help(family.help, open_metrics)}"
     yield f"# TYPE {name} {family.kind}"
+    # exemplars exist only in OpenMetrics: on a counter's `_total` sample and on histogram buckets
+    exemplars = open_metrics and family.kind in ("counter", "histogram")
     for labels in sorted(family.series):
         series = family.series[labels]
         if isinstance(series.value, HistogramValue):
-            yield from _histogram_lines(sample_name, series, series.value)
+            yield from _histogram_lines(sample_name, series, series.value, exemplars)
         elif isinstance(series.value, SummaryValue):
             yield from _summary_lines(sample_name, series, series.value)
+        elif exemplars and series.exemplars:
+            yield _sample(sample_name, labels, series.value) + _exemplar_text(series.exemplars[-1])
         else:
             yield _sample(sample_name, labels, series.value)
 
 
-def _histogram_lines(name: str, series: Series, value: HistogramValue) -> Iterator[str]:
+def _exemplar_text(exemplar: Exemplar) -> str:
+    """` # {trace_id="..",span_id=".."} value timestamp` (seconds, exact to the nanosecond)."""
+    seconds, nanos = divmod(exemplar.time_unix_nano, 1_000_000_000)
+    return (
+        f' # {{trace_id="{exemplar.trace_id}",span_id="{exemplar.span_id}"}} '
+        f"{number_text(exemplar.value)} {seconds}.{nanos:09d}"
+    )
+
+
+def _bucket_exemplars(bounds: tuple[float, ...], exemplars: tuple[Exemplar, ...]) -> list[Exemplar | None]:
+    """Per bucket, the latest exemplar whose value lies in it (above the previous bound, at most
+    its own): OpenMetrics allows one per bucket, and a value outside its bucket is invalid."""
+    found: list[Exemplar | None] = [None] * (len(bounds) + 1)
+    for exemplar in exemplars:  # oldest first: a later one replaces an earlier one
+        found[bisect_left(bounds, exemplar.value)] = exemplar
+    return found
+
+
+def _histogram_lines(
+    name: str, series: Series, value: HistogramValue, exemplars: bool = False
+) -> Iterator[str]:
     """The series' label text is written once and reused by every bucket line (`le` goes last,
     after the sorted labels, as in `_sample`)."""
     text = _label_text(series.labels)
     bucket_open = f"{name}_bucket{{{text}," if text else f"{name}_bucket{{"
     cumulative = 0
-    for bound, count in zip(_bound_texts(value.bounds), value.counts, strict=True):
-        cumulative += count
-        yield f'{bucket_open}le="{bound}"}} {cumulative}'
+    if exemplars and series.exemplars:
+        by_bucket = _bucket_exemplars(value.bounds, series.exemplars)
+        for bound, count, exemplar in zip(_bound_texts(value.bounds), value.counts, by_bucket, strict=True):
+            cumulative += count
+            line = f'{bucket_open}le="{bound}"}} {cumulative}'
+            yield line + _exemplar_text(exemplar) if exemplar is not None else line
+    else:
+        for bound, count in zip(_bound_texts(value.bounds), value.counts, strict=True):
+            cumulative += count
+            yield f'{bucket_open}le="{bound}"}} {cumulative}'
     braced = f"{{{text}}}" if text else ""
     if value.sum is not None:
         yield f"{name}_sum{braced} {number_text(value.sum)}"

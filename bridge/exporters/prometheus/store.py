@@ -61,11 +61,39 @@ Value = float | HistogramValue | SummaryValue
 
 
 @dataclass(frozen=True, slots=True)
+class Exemplar:
+    """A point's exemplar, as OpenMetrics shows it: `# {trace_id="..",span_id=".."} value time`."""
+
+    value: float
+    time_unix_nano: int
+    trace_id: str  # hex
+    span_id: str  # hex
+
+
+@dataclass(frozen=True, slots=True)
 class Series:
     labels: Labels
     value: Value
     time_unix_nano: int
     updated: float  # the store's clock when last written; for expiration
+    # the latest point's exemplars (oldest first); kept until a point brings new ones
+    exemplars: tuple[Exemplar, ...] = ()
+
+
+def _exemplars(point: Any) -> tuple[Exemplar, ...]:
+    """A data point's exemplars that name a span (the only kind OpenMetrics can link to a trace)."""
+    if not point.exemplars:
+        return ()
+    return tuple(
+        Exemplar(
+            e.as_double if e.WhichOneof("value") == "as_double" else float(e.as_int),
+            e.time_unix_nano,
+            e.trace_id.hex(),
+            e.span_id.hex(),
+        )
+        for e in point.exemplars
+        if e.trace_id and e.span_id
+    )
 
 
 @dataclass
@@ -233,10 +261,12 @@ class MetricStore:
             value = _add(held.value, value)
         elif held is not None and when < held.time_unix_nano:
             return  # an older cumulative point than the one held: a retry or a reordering
+        exemplars = _exemplars(point)
         if held is None:
-            family.series[labels] = Series(labels, value, when, now)
+            family.series[labels] = Series(labels, value, when, now, exemplars)
         else:  # keep the label tuple already held: the new one is a duplicate
-            family.series[labels] = Series(held.labels, value, max(when, held.time_unix_nano), now)
+            exemplars = exemplars or held.exemplars
+            family.series[labels] = Series(held.labels, value, max(when, held.time_unix_nano), now, exemplars)
 
     def _put_info(self, info: Labels, now: float) -> None:
         """Refresh a resource's `target_info` series: it lives as long as the resource sends points."""

@@ -28,6 +28,8 @@ def _create(settings: Settings, config: EnvoyALSReceiverConfig, wiring: Receiver
         traces=wiring.of(Signal.TRACES),
         logs=wiring.of(Signal.LOGS),
         metrics=recorder,
+        sample_traces=wiring.samplers.get(Signal.TRACES),
+        sample_logs=wiring.samplers.get(Signal.LOGS),
     )
     return EnvoyALSReceiver(
         str(settings.id),
