@@ -92,7 +92,9 @@ def exemplar(tag: bytes, time_ns: int, value: float, trace_id: bytes, span_id: b
     return len_field(tag, b"".join(parts))
 
 
-def number_point(attributes: bytes, start_ns: int, now_ns: int, value: float, exemplars: bytes = b"") -> bytes:
+def number_point(
+    attributes: bytes, start_ns: int, now_ns: int, value: float, exemplars: bytes = b""
+) -> bytes:
     parts = []
     if start_ns:
         parts.append(NUMBER_POINT_START_TIME + pack_fixed64(start_ns))

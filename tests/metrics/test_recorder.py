@@ -18,7 +18,9 @@ def _series_identities(recorder: MetricsRecorder) -> set[tuple[str, str]]:
     view = http_view()
     ends = Ends(local=PRODUCTPAGE, peer=REVIEWS_PEER, direction=Direction.OUTBOUND, peer_error="")
     recorder.record(view, ends, build_spans(view, ends, "both"))
-    request = ExportMetricsServiceRequest.FromString(MetricsEncoder().encode(recorder.collect()).SerializeToString())
+    request = ExportMetricsServiceRequest.FromString(
+        MetricsEncoder().encode(recorder.collect()).SerializeToString()
+    )
     out = set()
     for rm in request.resource_metrics:
         attrs = attributes_dict(rm.resource.attributes)

@@ -6,6 +6,7 @@ registers it with the host for the pipeline and passes the items on untouched.
 
 from __future__ import annotations
 
+from bridge.config import Signal
 from bridge.factory import ProcessorFactory, Settings
 from bridge.pipeline.consumer import Consumer
 from bridge.processors.tail_sampling.config import TailSamplingConfig
@@ -21,6 +22,6 @@ def _create(settings: Settings, config: TailSamplingConfig, next_consumer: Consu
 factory = ProcessorFactory(
     type="tail_sampling",
     config_class=TailSamplingConfig,
-    signals=frozenset({"traces", "logs"}),
+    signals=frozenset({Signal.TRACES, Signal.LOGS}),
     create=_create,
 )
