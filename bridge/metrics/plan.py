@@ -202,13 +202,21 @@ class Plan:
         entry that outranks the plan's `floor` goes further (a few per interval, not every one)."""
         if not spans or not self.targets:
             return
+        # the entry's best rank first, without building anything: its spans share one start and
+        # end (the entry's), so they differ only in status
+        first = spans[0][1]
+        best = (first.end_time_unix_nano - first.start_time_unix_nano) / 1e9
+        for _, span in spans:
+            if span.status_code == STATUS_ERROR:
+                best += _ERROR_RANK
+                break
+        if best <= self.floor and self.epoch == epoch:
+            return
         described = []
         for _, span in spans:
             duration = (span.end_time_unix_nano - span.start_time_unix_nano) / 1e9
             rank = duration + _ERROR_RANK if span.status_code == STATUS_ERROR else duration
             described.append((rank, span.end_time_unix_nano, span.trace_id, span.span_id))
-        if self.epoch == epoch and max(d[0] for d in described) <= self.floor:
-            return
         self.epoch = epoch
         values = entry_values(view, spans)
         for state, slot, index, is_count in self.targets:
@@ -216,11 +224,12 @@ class Plan:
             offer_exemplar(state, limit, (rank, when, 1 if is_count else values[slot], trace_id, span_id))
         floor = float("inf")
         for state, _, _, _ in self.targets:
-            held = state.exemplars
+            held = state.exemplars  # in rank order: the first is the one to beat
             if held is None or len(held) < limit:
                 floor = -1.0
                 break
-            floor = min(floor, min(e[0] for e in held))
+            if held[0][0] < floor:
+                floor = held[0][0]
         self.floor = floor
 
 

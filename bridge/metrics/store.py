@@ -14,9 +14,10 @@ convention), and `als_bridge_metric_overflow_total{metric}` counts the folded po
 from __future__ import annotations
 
 import threading
-from bisect import bisect_left
+from bisect import bisect_left, insort
 from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import Any, Literal
 
 from opentelemetry.proto.common.v1.common_pb2 import KeyValue
@@ -51,6 +52,7 @@ _OVERFLOW: LabelValues = ("\x00overflow",)
 # An exemplar as held until the next collection: (rank, time, value, trace id, span id). The
 # rank orders candidates: errors first, then the slowest (see `bridge.metrics.plan`).
 Exemplar = tuple[float, int, float, bytes, bytes]
+_rank = itemgetter(0)
 
 
 class CounterState:
@@ -124,16 +126,17 @@ class SeriesBudget:
 
 def offer_exemplar(state: SeriesState, limit: int, candidate: Exemplar) -> None:
     """Keep `candidate` among the series' `limit` best exemplars of this interval (highest
-    rank: errors, then the slowest); a tie keeps the one already held."""
+    rank: errors, then the slowest); a tie keeps the one already held. The list is kept in
+    rank order, lowest first, so the one to beat is the first."""
     held = state.exemplars
     if held is None:
         state.exemplars = [candidate]
-    elif len(held) < limit:
-        held.append(candidate)
-    else:
-        worst = min(range(len(held)), key=lambda i: held[i][0])
-        if candidate[0] > held[worst][0]:
-            held[worst] = candidate
+        return
+    if len(held) >= limit:
+        if candidate[0] <= held[0][0]:
+            return
+        del held[0]
+    insort(held, candidate, key=_rank)
 
 
 def _encoded_exemplars(state: SeriesState, tag: bytes) -> bytes:
