@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from bridge.config.fields import FieldError, check_cert_key_pair, check_host_port
-from bridge.config.types import ByteSize
+from bridge.config.types import ByteSize, Duration
 from bridge.identity.config import PeerMatch, StaticPeer
 from bridge.metrics.config import MetricsConfig
 from bridge.receivers.envoy_als.spiffe import pattern_problem
@@ -60,6 +60,14 @@ class EnvoyALSReceiverConfig:
     max_concurrent_streams: int = 10_000  # over all connections; also gRPC's per-connection limit
     max_entries_per_second_per_stream: int = 0  # a token bucket per stream, burst = one second's worth
     max_value_length: int = 4096  # longer header values and other strings are cut to this many characters
+    # Recycle connections so streams spread over replicas: Envoy keeps an ALS stream open for the
+    # life of the process, so a replica added by the autoscaler would get nothing until Envoy
+    # reconnects. gRPC's own server options (grpc.max_connection_age_ms / _grace_ms): after
+    # `max_connection_age` the server sends GOAWAY (Envoy opens its next stream on a new
+    # connection, to any replica); after a further `max_connection_age_grace` the connection is
+    # closed and Envoy opens a new stream, sending its identifier again. 0 = never (gRPC's default).
+    max_connection_age: Duration = 0.0
+    max_connection_age_grace: Duration = 10.0
 
     def validate(self) -> None:
         check_host_port("endpoint", self.endpoint)
@@ -68,6 +76,17 @@ class EnvoyALSReceiverConfig:
         for key in ("max_concurrent_streams", "max_entries_per_second_per_stream", "max_value_length"):
             if getattr(self, key) < 0:
                 raise FieldError((key,), "must not be negative (0 turns the limit off)")
+        if self.max_connection_age < 0:
+            raise FieldError(
+                ("max_connection_age",), "must not be negative (0: connections are never recycled)"
+            )
+        if 0 < self.max_connection_age < 1:
+            raise FieldError(
+                ("max_connection_age",),
+                f"under 1s would recycle connections faster than Envoy logs; got {self.max_connection_age}s",
+            )
+        if self.max_connection_age_grace < 0:
+            raise FieldError(("max_connection_age_grace",), "must not be negative")
         if self.allowed_spiffe_ids and not self.tls.client_ca_file:
             raise FieldError(
                 ("allowed_spiffe_ids",),

@@ -181,6 +181,12 @@ class EnvoyALSReceiver:
             # Per connection (HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS: the client queues the rest);
             # the cap over all connections is kept in `_admit`.
             options.append(("grpc.max_concurrent_streams", self._config.max_concurrent_streams))
+        if self._config.max_connection_age:
+            # gRPC jitters the age by +/-10 %, so replicas started together do not recycle together.
+            options.append(("grpc.max_connection_age_ms", round(self._config.max_connection_age * 1000)))
+            options.append(
+                ("grpc.max_connection_age_grace_ms", round(self._config.max_connection_age_grace * 1000))
+            )
         return options
 
     async def stop(self, grace: float) -> None:
