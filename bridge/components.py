@@ -14,6 +14,7 @@ from typing import Any
 from bridge import config as _config
 from bridge.config import Kind, Signal
 from bridge.exporters import debug, otlp, otlphttp, prometheus
+from bridge.extensions import health_check
 from bridge.factory import AnyFactory, FactoryTable
 from bridge.processors import batch, memory_limiter, probabilistic_sampler, tail_sampling
 from bridge.receivers import envoy_als
@@ -28,6 +29,7 @@ FACTORIES: list[AnyFactory] = [
     otlphttp.factory,
     debug.factory,
     prometheus.factory,
+    health_check.factory,
 ]
 
 

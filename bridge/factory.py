@@ -46,6 +46,7 @@ from bridge.exporters.shared_config import queue_for_worker
 from bridge.pipeline.capacity import Admission, Limiter
 from bridge.pipeline.consumer import Consumer, FanOut
 from bridge.pipeline.sampling import Decide, EntrySampler
+from bridge.readiness import Readiness
 
 C = TypeVar("C")
 L = TypeVar("L", bound="RunningLimiter")
@@ -63,6 +64,8 @@ class Host:
     Components register here what the service must do for them, instead of the service knowing
     each component: `every(interval, fn)` runs `fn` periodically on a worker thread and once more
     at shutdown, after the receivers have stopped (the metrics aggregate is flushed so).
+    `readiness` is what the service reports of its components (each receiver listening, each
+    exporter started, shutting down); extensions such as `health_check` read it.
     """
 
     workers: int = 1
@@ -72,6 +75,7 @@ class Host:
     limiters: dict[ComponentID, RunningLimiter] = field(default_factory=dict)
     # per pipeline, its sampler processors in order (id, `bridge.pipeline.sampling.EntrySampler`)
     samplers: dict[ComponentID, list[tuple[ComponentID, EntrySampler]]] = field(default_factory=dict)
+    readiness: Readiness = field(default_factory=Readiness)
 
     def every(self, interval: float, work: Callable[[], None]) -> None:
         self.periodic.append((interval, work))

@@ -22,7 +22,7 @@ from bridge.config.model import ComponentID, Config, PipelineConfig
 from bridge.exporters.base import Signal
 from bridge.exporters.persistent import StorageLockedError
 from bridge.exporters.queue import QueuedExporter, build_queued_exporter
-from bridge.factory import FactoryTable, Host, Receiver, ReceiverWiring, Settings
+from bridge.factory import Extension, FactoryTable, Host, Receiver, ReceiverWiring, Settings
 from bridge.logging_setup import setup_logging
 from bridge.pipeline.capacity import Admission, Limiter
 from bridge.pipeline.consumer import Consumer, FanOut
@@ -48,6 +48,7 @@ class Service:
     exporters: dict[ComponentID, QueuedExporter] = field(default_factory=dict)
     pipelines: list[Consumer] = field(default_factory=list)
     receivers: list[Receiver] = field(default_factory=list)
+    extensions: list[Extension] = field(default_factory=list)
     host: Host = field(default_factory=Host)
     # per pipeline id, its first consumer (what its receivers and connectors feed)
     heads: dict[ComponentID, Consumer] = field(default_factory=dict)
@@ -115,6 +116,9 @@ class Service:
 
     def build(self) -> None:
         self.host.workers = self.config.service.workers
+        for eid in self.config.service.extensions:
+            extension = self.factories.extensions[eid.type]
+            self.extensions.append(extension.create(Settings(eid, self.host), self.config.extensions[eid]))
         consumers: dict[ComponentID, dict[Signal, list[Consumer]]] = {}
         pipelines = self.config.service.pipelines
         for pid in self._build_order():
@@ -132,6 +136,11 @@ class Service:
             self.receivers.append(
                 factory.create(Settings(rid, self.host), self.config.receivers[rid], wiring)
             )
+        readiness = self.host.readiness
+        for receiver in self.receivers:
+            readiness.expect(f"receiver {receiver.name}", "not listening yet")
+        for cid in self.exporters:
+            readiness.expect(f"exporter {cid}", "not started yet")
 
     def _admission(self, rid: ComponentID) -> Admission:
         """What the pipelines fed by receiver `rid` can take: their exporters per signal, whether
@@ -180,10 +189,18 @@ class Service:
         return out
 
     async def start(self) -> None:
+        """Limiters, extensions (the health check answers "not ready" meanwhile), then the
+        receivers; ready once every receiver listens. Exporters started when they were built."""
         for limiter in self.host.limiters.values():
             limiter.start()
+        readiness = self.host.readiness
+        for extension in self.extensions:
+            await extension.start()
+        for cid in self.exporters:
+            readiness.up(f"exporter {cid}")
         for receiver in self.receivers:
             await receiver.start()
+            readiness.up(f"receiver {receiver.name}")
         if self.host.periodic:
             self._flush_task = asyncio.create_task(self._flush_periodically())
 
@@ -203,7 +220,10 @@ class Service:
                 log.exception("metrics flush failed")
 
     async def shutdown(self, timeout: float = SHUTDOWN_TIMEOUT) -> None:
+        """Not ready from the first moment (Kubernetes stops routing to this pod), then stop the
+        receivers, flush the pipelines, drain the exporters; the extensions last."""
         deadline = time.monotonic() + timeout
+        self.host.readiness.stopping("shutting down: flushing pipelines and exporters")
         await asyncio.gather(*(r.stop(_RECEIVER_GRACE) for r in self.receivers))
         if self._flush_task is not None:
             self._flush_task.cancel()
@@ -218,6 +238,8 @@ class Service:
                 log.warning(
                     "exporter %s: shutdown timed out; what was left is counted as dropped", exporter.name
                 )
+        for extension in reversed(self.extensions):
+            await extension.shutdown()
 
 
 def build_service(config: Config, worker: int = 0) -> Service:
@@ -244,7 +266,10 @@ def for_worker(config: Config, worker: int, factories: FactoryTable | None = Non
     exporters = {
         cid: table.exporters[cid.type].for_worker(econf, worker) for cid, econf in config.exporters.items()
     }
-    return replace(config, receivers=receivers, exporters=exporters)
+    extensions = {
+        eid: table.extensions[eid.type].for_worker(econf, worker) for eid, econf in config.extensions.items()
+    }
+    return replace(config, receivers=receivers, exporters=exporters, extensions=extensions)
 
 
 async def serve(config: Config, ready: Callable[[Service], None] | None = None, worker: int = 0) -> None:

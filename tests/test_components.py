@@ -21,7 +21,7 @@ from bridge.components import parse_config
 from bridge.factory import AnyFactory
 from bridge.service import Service, build_service
 
-SECTION = {"receiver": "receivers", "processor": "processors", "exporter": "exporters"}
+SECTION = {"receiver": "receivers", "processor": "processors", "exporter": "exporters", "extension": "extensions"}
 
 
 # Settings a type requires, having no useful default (the Collector's samplers neither): the
@@ -51,6 +51,17 @@ def _config_around(factory: AnyFactory) -> dict[str, Any]:
     an `envoy_als` receiver and a `debug` exporter (or the type itself, when it is one of those)."""
     section = SECTION[factory.kind]
     sections: dict[str, dict[str, Any]] = {"receivers": {}, "processors": {}, "exporters": {}}
+    if factory.kind == "extension":  # outside the pipelines: listed under service.extensions
+        sections["receivers"]["envoy_als"] = {"endpoint": "127.0.0.1:0"}
+        sections["exporters"]["debug"] = None
+        return {
+            **sections,
+            "extensions": {factory.type: _loopback(factory)},
+            "service": {
+                "extensions": [factory.type],
+                "pipelines": {"traces": {"receivers": ["envoy_als"], "exporters": ["debug"]}},
+            },
+        }
     sections[section][factory.type] = _loopback(factory)
     if factory.kind != "receiver":
         sections["receivers"]["envoy_als"] = {"endpoint": "127.0.0.1:0"}
@@ -93,9 +104,10 @@ def test_component_starts_and_shuts_down_with_its_defaults(factory: AnyFactory) 
         "receiver": lambda: [r.name for r in service.receivers],
         "exporter": lambda: [str(cid) for cid in service.exporters],
         "processor": lambda: [str(cid) for cid in loaded.processors],
+        "extension": lambda: [str(eid) for eid in loaded.service.extensions],
     }[factory.kind]()
     assert factory.type in built
-    assert len(service.pipelines) == len(factory.signals)
+    assert len(service.pipelines) == (1 if factory.kind == "extension" else len(factory.signals))
 
     ports = asyncio.run(_start_and_shut_down(service))
     assert ports and all(port > 0 for port in ports), "every receiver listened on a port"

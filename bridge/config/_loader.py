@@ -19,6 +19,7 @@ _SECTIONS: dict[str, Kind] = {
     "processors": "processor",
     "exporters": "exporter",
     "connectors": "connector",
+    "extensions": "extension",
 }
 _TOP_LEVEL = (*_SECTIONS, "service")
 
@@ -66,7 +67,7 @@ def parse_config(
 
 
 def _build(tree: object, converter: Converter, types: ComponentTypes) -> Config:
-    """The top level: four component sections and `service`, each read by its own rules."""
+    """The top level: five component sections and `service`, each read by its own rules."""
     if tree is None:
         raise FieldError((), "the config is empty; it needs at least 'receivers', 'exporters' and 'service'")
     if not isinstance(tree, Mapping):
@@ -88,6 +89,7 @@ def _build(tree: object, converter: Converter, types: ComponentTypes) -> Config:
         processors=sections["processors"],
         exporters=sections["exporters"],
         connectors=sections["connectors"],
+        extensions=sections["extensions"],
         service=service,
     )
 

@@ -54,7 +54,24 @@ def validate_service(config: Config, types: ComponentTypes) -> list[str]:
                 _check_reference(config, types, signal, role, ref, (*path, role, index), connector_uses)
     _check_connector_routes(connector_uses, types)
     _check_no_cycles(config)
+    _check_extensions(config)
     return _unused(config)
+
+
+def _check_extensions(config: Config) -> None:
+    """`service.extensions` names defined extensions, each once (the Collector's rule)."""
+    listed = config.service.extensions
+    for index, ref in enumerate(listed):
+        path: KeyPath = ("service", "extensions", index)
+        if ref in listed[:index]:
+            raise FieldError(path, f"extension '{ref}' is listed twice")
+        if ref not in config.extensions:
+            defined = ", ".join(str(i) for i in config.extensions) or "none"
+            raise FieldError(
+                path,
+                f"extension '{ref}' is not defined under 'extensions'"
+                f"{did_you_mean(str(ref), [str(i) for i in config.extensions])} (defined: {defined})",
+            )
 
 
 def _signal_of(pipeline_id: ComponentID, path: KeyPath) -> Signal:
@@ -199,4 +216,8 @@ def _unused(config: Config) -> list[str]:
         for section in ("receivers", "processors", "exporters", "connectors")
         for component_id in getattr(config, section)
         if (section, component_id) not in used
+    ] + [
+        f"extensions.{extension_id}: defined but not listed in service.extensions; it will not run"
+        for extension_id in config.extensions
+        if extension_id not in config.service.extensions
     ]

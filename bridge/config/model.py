@@ -77,6 +77,9 @@ class ServiceConfig:
     """`service:` - which components run, wired how. Only components named here are started."""
 
     pipelines: dict[ComponentID, PipelineConfig]
+    # The extensions to run (ids defined under `extensions:`), started before every pipeline
+    # component and stopped after them, in this order.
+    extensions: list[ComponentID] = field(default_factory=list)
     telemetry: TelemetryConfig = field(default_factory=TelemetryConfig)
     # Processes that each run the whole bridge, sharing the receivers' ports (SO_REUSEPORT):
     # Python runs one core per process. Each has its own service.instance.id.
@@ -104,6 +107,7 @@ class Config:
     service: ServiceConfig
     processors: dict[ComponentID, Any] = field(default_factory=dict)
     connectors: dict[ComponentID, Any] = field(default_factory=dict)
+    extensions: dict[ComponentID, Any] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list, compare=False)
 
     def pipeline_signal(self, pipeline_id: ComponentID) -> Signal:

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import yaml
 
-from bridge.config import load_config, parse_config
+from bridge.components import load_config, parse_config
 from bridge.config.model import ComponentID
 from tests.deploy.kustomize import OVERLAYS, TREES, Rendered, render
 

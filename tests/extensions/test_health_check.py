@@ -12,12 +12,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from bridge.extensions.health_check import (
-    HealthCheckConfig,
-    HealthCheckExtension,
-    HealthCheckStartError,
-    Readiness,
-)
+from bridge.extensions.health_check import HealthCheckConfig, HealthCheckExtension, HealthCheckStartError
+from bridge.readiness import Readiness
 
 
 def get(port: int, path: str, timeout: float = 10.0) -> tuple[int, dict[str, object]]:
@@ -35,11 +31,11 @@ def extension() -> Iterator[HealthCheckExtension]:
     ext = HealthCheckExtension(
         "health_check", HealthCheckConfig(endpoint="127.0.0.1:0", drain_delay=0.5), readiness
     )
-    ext.start()
+    ext.start_serving()
     try:
         yield ext
     finally:
-        ext.shutdown()
+        ext.stop_serving()
 
 
 def test_liveness_answers_on_root_and_healthz_even_when_not_ready(extension: HealthCheckExtension) -> None:
@@ -100,12 +96,12 @@ def test_a_custom_liveness_path(extension: HealthCheckExtension) -> None:
     ext = HealthCheckExtension(
         "health_check/x", HealthCheckConfig(endpoint="127.0.0.1:0", path="/alive"), Readiness()
     )
-    ext.start()
+    ext.start_serving()
     try:
         assert get(ext.port, "/alive")[0] == 200
         assert get(ext.port, "/")[0] == 404
     finally:
-        ext.shutdown()
+        ext.stop_serving()
 
 
 def test_a_port_in_use_is_a_clear_error_naming_the_extension_and_address() -> None:
@@ -120,7 +116,7 @@ def test_a_port_in_use_is_a_clear_error_naming_the_extension_and_address() -> No
             HealthCheckStartError,
             match=rf"extensions.health_check: cannot listen on 127.0.0.1:{port}: .*in use",
         ):
-            ext.start()
+            ext.start_serving()
 
 
 def test_an_address_not_of_this_host_is_a_clear_error() -> None:
@@ -128,12 +124,12 @@ def test_an_address_not_of_this_host_is_a_clear_error() -> None:
     with pytest.raises(
         HealthCheckStartError, match=r"extensions.health_check: cannot listen on 192.0.2.1:13133: "
     ):
-        ext.start()
+        ext.start_serving()
 
 
 def test_shutdown_frees_the_port(extension: HealthCheckExtension) -> None:
     port = extension.port
-    extension.shutdown()
+    extension.stop_serving()
     with socket.socket() as again:
         again.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         again.bind(("127.0.0.1", port))

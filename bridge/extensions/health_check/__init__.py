@@ -2,12 +2,6 @@
 
 from bridge.extensions.health_check.config import HealthCheckConfig
 from bridge.extensions.health_check.extension import HealthCheckExtension, HealthCheckStartError
-from bridge.extensions.health_check.readiness import Readiness, ReadinessReport
+from bridge.extensions.health_check.factory import factory
 
-__all__ = [
-    "HealthCheckConfig",
-    "HealthCheckExtension",
-    "HealthCheckStartError",
-    "Readiness",
-    "ReadinessReport",
-]
+__all__ = ["HealthCheckConfig", "HealthCheckExtension", "HealthCheckStartError", "factory"]

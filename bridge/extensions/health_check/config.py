@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from bridge.config.fields import FieldError, check_host_port
 from bridge.config.types import Duration
 
 
@@ -19,12 +20,7 @@ class HealthCheckConfig:
 
     def validate(self) -> None:
         """Called by the config loader: a bad endpoint or path is an error before anything starts."""
-        from bridge.config._errors import FieldError  # on use: the config package imports components
-        from bridge.config._rules import host_port_problem
-
-        problem = host_port_problem(self.endpoint)
-        if problem:
-            raise FieldError(("endpoint",), f"{problem}; got {self.endpoint!r}")
+        check_host_port("endpoint", self.endpoint)
         if not self.path.startswith("/"):
             raise FieldError(("path",), f"must start with '/'; got {self.path!r}")
         if self.path in (READY_PATH, DRAIN_PATH):

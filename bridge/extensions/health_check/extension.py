@@ -14,6 +14,7 @@ a probe; it answers until `shutdown()`, the very last step of the bridge's shutd
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import socket
@@ -23,7 +24,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
 
 from bridge.extensions.health_check.config import DRAIN_PATH, LIVE_PATH, READY_PATH, HealthCheckConfig
-from bridge.extensions.health_check.readiness import Readiness
+from bridge.readiness import Readiness
 
 log = logging.getLogger("bridge.extensions.health_check")
 
@@ -47,7 +48,13 @@ class HealthCheckExtension:
         self._thread: threading.Thread | None = None
         self.port = 0
 
-    def start(self) -> None:
+    async def start(self) -> None:
+        self.start_serving()
+
+    async def shutdown(self) -> None:
+        await asyncio.to_thread(self.stop_serving)
+
+    def start_serving(self) -> None:
         """Bind and serve; a port in use or an address not of this host is a HealthCheckStartError."""
         host, port = _split_host_port(self._config.endpoint)
         server_class = _HealthServer6 if ":" in host else _HealthServer
@@ -66,7 +73,7 @@ class HealthCheckExtension:
         self._thread.start()
         log.info("extension %s serving health on %s (port %d)", self.name, self._config.endpoint, self.port)
 
-    def shutdown(self) -> None:
+    def stop_serving(self) -> None:
         if self._server is None:
             return
         self._server.shutdown()

@@ -1,5 +1,7 @@
 """What must be up before the bridge takes traffic, and whether it is on its way out.
 
+Kept by the service (`Host.readiness`), read by the `health_check` extension's `/readyz`.
+
 The service declares every component readiness waits for (`expect`), marks each one `up` once
 it serves (the receiver listens, the exporter started), and calls `stopping` first thing on
 SIGTERM or on a preStop drain: from then on the bridge answers "not ready" for good, so Kubernetes
