@@ -116,7 +116,10 @@ def summary(config: Config) -> str:
         chain = " -> ".join(", ".join(str(i) for i in stage) for stage in stages)
         parts.append(f"{pipeline_id}: {chain}")
     count = len(parts)
-    return f"{count} pipeline{'s' if count != 1 else ''}: {'; '.join(parts)}"
+    line = f"{count} pipeline{'s' if count != 1 else ''}: {'; '.join(parts)}"
+    if config.service.extensions:
+        line += f"; extensions: {', '.join(str(e) for e in config.service.extensions)}"
+    return line
 
 
 def _demo(args: argparse.Namespace) -> int:

@@ -20,7 +20,7 @@ def redacted(config: Config) -> dict[str, Any]:
     printed as loaded: one holding `${` (from a `$$` escape) would be substituted if read back.
     """
     out: dict[str, Any] = {}
-    for section in ("receivers", "processors", "exporters", "connectors"):
+    for section in ("extensions", "receivers", "processors", "exporters", "connectors"):
         found: dict[ComponentID, Any] = getattr(config, section)
         if found:
             out[section] = {str(cid): _plain(value, type(value)) for cid, value in found.items()}

@@ -67,3 +67,25 @@ def test_an_extension_not_listed_in_service_is_a_warning_not_an_error() -> None:
     assert config.warnings == [
         "extensions.health_check: defined but not listed in service.extensions; it will not run"
     ]
+
+
+def test_print_config_shows_the_extension_and_reads_back_the_same() -> None:
+    import yaml
+
+    from bridge.components import parse_config
+    from bridge.config import redacted
+
+    config = load_config(TESTDATA / "valid_health_check_unlisted.yaml", environ={})
+    printed = redacted(config)
+    assert printed["extensions"] == {
+        "health_check": {"endpoint": "0.0.0.0:13133", "path": "/", "drain_delay": "5s"}
+    }
+    assert parse_config(yaml.safe_dump(printed), "<printed>", environ={}) == config
+
+
+def test_validate_summary_names_the_extensions() -> None:
+    from bridge.cli import summary
+
+    config = load_config(TESTDATA / "valid_health_check_unlisted.yaml", environ={})
+    config.service.extensions.append(ComponentID("health_check"))
+    assert summary(config).endswith("; extensions: health_check")
