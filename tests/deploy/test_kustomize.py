@@ -277,3 +277,28 @@ def test_skywalking_overlay_sends_both_signals_to_the_oap_grpc_port() -> None:
         environ={**backend_env(rendered), "SW_AUTHENTICATION": "s3cret"},
     )
     assert with_token.exporters[ComponentID("otlp", "oap")].headers == {"authentication": "s3cret"}
+
+
+def test_an_overlay_with_the_dashboards_component_renders_and_validates(tmp_path: Path) -> None:
+    """The walkthrough's last step: the tempo overlay plus the dashboards component, as the
+    README tells a user to write it, renders; every object passes the Kubernetes schemas."""
+    import shutil
+
+    import kubernetes_validate
+
+    from tests.deploy.kustomize import KUSTOMIZE, kubectl
+
+    copy = tmp_path / "kustomize"
+    shutil.copytree(KUSTOMIZE, copy)
+    overlay = copy / "overlays" / "tempo" / "kustomization.yaml"
+    overlay.write_text(overlay.read_text() + "components:\n  - ../../components/dashboards\n")
+    out = subprocess.run(
+        [kubectl(), "kustomize", str(overlay.parent)], capture_output=True, text=True, check=True
+    )
+    objects = [o for o in yaml.safe_load_all(out.stdout) if o]
+    dashboards = [o for o in objects if o["metadata"].get("labels", {}).get("grafana_dashboard") == "1"]
+    assert len(dashboards) == 2 and all(o["metadata"]["namespace"] == "observability" for o in dashboards)
+    for obj in objects:
+        kubernetes_validate.validate(obj, "1.30.0", strict=True)
+    # the bridge's own objects are unchanged by the component
+    assert [o for o in objects if o not in dashboards] == render("overlays/tempo").objects
