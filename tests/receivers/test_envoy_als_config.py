@@ -43,6 +43,14 @@ BAD: dict[str, tuple[str, str]] = {
         "receivers.envoy_als.max_entries_per_second_per_stream",
         "must not be negative (0 turns the limit off)",
     ),
+    "connection_age_too_short.yaml": (
+        "receivers.envoy_als.max_connection_age",
+        "under 1s would recycle connections faster than Envoy logs; got 0.5s",
+    ),
+    "negative_connection_age_grace.yaml": (
+        "receivers.envoy_als.max_connection_age_grace",
+        "must not be negative",
+    ),
 }
 
 
@@ -85,3 +93,18 @@ def test_tls_without_client_ca_is_server_tls_only() -> None:
     tls = TLSServerConfig(cert_file="server.pem", key_file="server-key.pem")
     tls.validate()
     assert tls.enabled
+
+
+def test_connection_age_becomes_grpcs_own_server_options() -> None:
+    """max_connection_age is gRPC's max_connection_age_ms (and _grace_ms); off by default."""
+    from bridge.receivers.envoy_als.receiver import EnvoyALSReceiver
+
+    def options(config: EnvoyALSReceiverConfig) -> dict[str, int]:
+        receiver = EnvoyALSReceiver("envoy_als", config, converter=None)  # type: ignore[arg-type]
+        return dict(receiver._server_options())
+
+    default = options(EnvoyALSReceiverConfig())
+    assert "grpc.max_connection_age_ms" not in default and "grpc.max_connection_age_grace_ms" not in default
+    aged = options(EnvoyALSReceiverConfig(max_connection_age=600.0, max_connection_age_grace=30.0))
+    assert aged["grpc.max_connection_age_ms"] == 600_000
+    assert aged["grpc.max_connection_age_grace_ms"] == 30_000
