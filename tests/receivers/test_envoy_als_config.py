@@ -49,7 +49,7 @@ BAD: dict[str, tuple[str, str]] = {
     ),
     "negative_connection_age_grace.yaml": (
         "receivers.envoy_als.max_connection_age_grace",
-        "must not be negative",
+        "not a duration: '-1s'",
     ),
 }
 
