@@ -1,15 +1,19 @@
 """The EnvoyFilter's access loggers in a real Envoy: its patch values load as Envoy config (field
 paths of the Envoy v3 API), deliver HTTP and TCP entries with the headers the bridge reads, and
-keep delivering when one of two bridge replicas stops (Envoy moves its stream to the other).
+keep delivering when one of two bridge replicas is drained and stopped the way the Deployment
+does it (the endpoint leaves EDS first, as the preStop drain makes it, then the process stops).
 
 Envoy here stands in for a sidecar after Istio applied the patch: an HTTP connection manager and
 a TCP proxy, each with the EnvoyFilter's logger appended, and Istio's outbound cluster for the
-bridge's Service with the two replicas as its endpoints.
+bridge's Service with the two replicas as its endpoints, from a watched EDS file (istiod's EDS).
+Without the drain, the same test lost 14-16 of 100 entries in 3 of 5 runs: Envoy's next stream
+landed on the stopped replica.
 """
 
 from __future__ import annotations
 
 import http.client
+import json
 import socket
 import time
 import uuid
@@ -47,7 +51,20 @@ def logger(network_filter: str, type_name: str) -> dict[str, Any]:
     return {"name": f"envoy.access_loggers.{type_name}", "typed_config": typed}
 
 
-def bootstrap(als_cluster: str, replicas: list[int], tcp_upstream: int) -> dict[str, Any]:
+def write_endpoints(eds_file: Path, cluster: str, ports: list[int]) -> None:
+    """The cluster's endpoints, as istiod's EDS would send them; replaced atomically (Envoy
+    watches the directory for the move)."""
+    assignment = {
+        "@type": "type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment",
+        "cluster_name": cluster,
+        "endpoints": [{"lb_endpoints": [{"endpoint": {"address": address(p)}} for p in ports]}],
+    }
+    staging = eds_file.with_suffix(".tmp")
+    staging.write_text(json.dumps({"version_info": str(time.monotonic_ns()), "resources": [assignment]}))
+    staging.rename(eds_file)
+
+
+def bootstrap(als_cluster: str, eds_file: Path, tcp_upstream: int) -> dict[str, Any]:
     hcm = {
         "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
         "stat_prefix": "inbound_http",
@@ -90,11 +107,16 @@ def bootstrap(als_cluster: str, replicas: list[int], tcp_upstream: int) -> dict[
     ]
     als = {
         "name": als_cluster,
-        "type": "STATIC",
+        "type": "EDS",
         "connect_timeout": "1s",
-        "load_assignment": {
-            "cluster_name": als_cluster,
-            "endpoints": [{"lb_endpoints": [{"endpoint": {"address": address(p)}} for p in replicas]}],
+        "eds_cluster_config": {
+            "eds_config": {
+                "resource_api_version": "V3",
+                "path_config_source": {
+                    "path": str(eds_file),
+                    "watched_directory": {"path": str(eds_file.parent)},
+                },
+            }
         },
         "typed_extension_protocol_options": {
             "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
@@ -127,7 +149,11 @@ def test_envoy_filter_loggers_deliver_and_survive_one_replica_stopping(tmp_path:
             traces_and_logs_config(otlp_grpc=sink.grpc_endpoint, receiver={"endpoint": f"127.0.0.1:{p}"})
             for p in replicas
         ]
-        envoy = EnvoyProcess("sidecar", bootstrap(als_cluster, replicas, free_port()), tmp_path)
+        eds_dir = tmp_path / "eds"
+        eds_dir.mkdir()
+        eds_file = eds_dir / "endpoints.json"
+        write_endpoints(eds_file, als_cluster, replicas)
+        envoy = EnvoyProcess("sidecar", bootstrap(als_cluster, eds_file, free_port()), tmp_path)
         sent: list[str] = []
 
         def send(count: int) -> None:
@@ -155,7 +181,16 @@ def test_envoy_filter_loggers_deliver_and_survive_one_replica_stopping(tmp_path:
                         ("127.0.0.1", envoy.listener_ports()["tcp"]), timeout=5
                     ) as tcp:
                         assert tcp.recv(1) == b""
-                send(60)  # replica 0 has shut down: its stream ended, Envoy opens the next on replica 1
+                    # the preStop drain: the pod leaves the endpoints (istiod's EDS) while it still
+                    # serves; only then does it get SIGTERM (the end of this block)
+                    write_endpoints(eds_file, als_cluster, replicas[1:])
+                    members = f"cluster.{als_cluster}.membership_total"
+                    deadline = time.monotonic() + 10
+                    while envoy.stats().get(members) != 1 and time.monotonic() < deadline:
+                        time.sleep(0.05)
+                    assert envoy.stats().get(members) == 1, "Envoy did not take the endpoint update"
+                    send(20)
+                send(40)  # replica 0 has shut down: its stream ended, Envoy opens the next on replica 1
 
                 def delivered() -> set[str]:
                     return {attributes(s.attributes).get("envoy.request_id", "") for _, s in sink.spans()}
