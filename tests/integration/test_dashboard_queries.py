@@ -345,7 +345,13 @@ def test_other_views_queries(
         assert result or "histogram_quantile" in expr, expr
     else:
         assert _labels(result, *labels) == expected, result
-        assert all(v > 0 for v in _values(result)), result
+        if "_bucket" in expr and "histogram_quantile" not in expr:
+            # per-bucket rates: a bucket below the fastest call is rightly 0 (on a loaded machine no
+            # call is under 2 ms); every series' +Inf bucket counts all its calls
+            assert all(v >= 0 for v in _values(result)), result
+            assert all(v > 0 for m, v in result if m.get("le") == "+Inf"), result
+        else:
+            assert all(v > 0 for v in _values(result)), result
 
 
 def readme_queries() -> list[str]:
