@@ -12,6 +12,7 @@ landed on the stopped replica.
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import socket
@@ -179,8 +180,8 @@ def test_envoy_filter_loggers_deliver_and_survive_one_replica_stopping(tmp_path:
                     # a TCP connection to an upstream that refuses it: Envoy closes it and logs it (UF)
                     with socket.create_connection(
                         ("127.0.0.1", envoy.listener_ports()["tcp"]), timeout=5
-                    ) as tcp:
-                        assert tcp.recv(1) == b""
+                    ) as tcp, contextlib.suppress(OSError):
+                        tcp.recv(1)  # Envoy ends it (closed or reset); the TCP span below is the check
                     # the preStop drain: the pod leaves the endpoints (istiod's EDS) while it still
                     # serves; only then does it get SIGTERM (the end of this block)
                     write_endpoints(eds_file, als_cluster, replicas[1:])
