@@ -109,6 +109,15 @@ class Node:
             return f"host.name={self.resource['host.name']}"
         return "no sidecar: named by the caller's cluster or authority"
 
+    @property
+    def placement(self) -> str:
+        """A short form of `identity` for the graph: "pod NAME", "host NAME", "no sidecar"."""
+        if "k8s.pod.name" in self.resource:
+            return f"pod {self.resource['k8s.pod.name']}"
+        if "host.name" in self.resource:
+            return f"host {self.resource['host.name']}"
+        return "no sidecar"
+
 
 def nodes(sink: DemoSink, graph: list[Edge]) -> dict[str, Node]:
     """Every node of the graph with its kind, from the resource of its own spans.

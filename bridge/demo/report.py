@@ -26,7 +26,7 @@ COLOURS = {
     analysis.GATEWAY: ("#ede9fe", "#6d28d9"),
     analysis.EXTERNAL: ("#f3f4f6", "#4b5563"),
 }
-_NODE_W, _NODE_H, _COL_GAP, _ROW_GAP, _PAD = 190, 54, 120, 34, 24
+_NODE_W, _NODE_H, _COL_GAP, _ROW_GAP, _PAD = 210, 66, 110, 30, 24
 _IDENTITY_KEYS = (
     "k8s.pod.name",
     "host.name",
@@ -47,6 +47,7 @@ th:first-child, td:first-child { text-align: left; }
 th { background: #f9fafb; }
 td.err { color: #b91c1c; font-weight: bold; }
 .legend span { display: inline-block; padding: 2px 10px; margin-right: 8px; border-radius: 6px; font-size: 12px; }
+svg { max-width: 100%; height: auto; }
 svg text { font-family: DejaVu Sans, Helvetica, Arial, sans-serif; }
 .trace { margin-bottom: 18px; }
 .res { font-size: 12px; color: #374151; }
@@ -124,7 +125,9 @@ def graph_svg(nodes: dict[str, analysis.Node], graph: list[analysis.Edge], secon
             f'<text x="{x + _NODE_W / 2:.0f}" y="{y + 22:.0f}" font-size="14" font-weight="bold" '
             f'text-anchor="middle" fill="#111827">{_esc(name)}</text>'
             f'<text x="{x + _NODE_W / 2:.0f}" y="{y + 41:.0f}" font-size="11" text-anchor="middle" '
-            f'fill="{stroke}">{_esc(node.kind)}</text></g>'
+            f'fill="{stroke}">{_esc(node.kind)}</text>'
+            f'<text x="{x + _NODE_W / 2:.0f}" y="{y + 57:.0f}" font-size="10" text-anchor="middle" '
+            f'fill="#4b5563">{_esc(node.placement)}</text></g>'
         )
     parts.append("</svg>")
     return "\n".join(parts)

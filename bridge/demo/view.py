@@ -79,7 +79,10 @@ class Tracker:
 
 
 def edge_table(edges: list[analysis.Edge], title: str, with_rate: bool) -> Table:
-    table = Table(title=title, box=box.SIMPLE_HEAD, title_justify="left")
+    caption = "req/s: the last second; p50/p99: since the start (the bridge's service-graph histograms)"
+    table = Table(
+        title=title, box=box.SIMPLE_HEAD, title_justify="left", caption=caption if with_rate else None
+    )
     table.add_column("edge (client -> server)")
     if with_rate:
         table.add_column("req/s", justify="right")
