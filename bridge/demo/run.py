@@ -159,6 +159,9 @@ def _print_prometheus(service: Service) -> None:
 
 def main(args: argparse.Namespace) -> int:
     setup_logging("warn")
+    if not args.classic and (args.rate <= 0 or args.duration < 0):
+        _say("als-bridge demo: --rate must be above 0 and --duration 0 (until Ctrl-C) or more")
+        return 2
     if args.classic:
         from bridge.demo.classic import main as classic_main
 
