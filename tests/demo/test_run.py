@@ -132,3 +132,11 @@ def test_ctrl_c_stops_the_demo_and_everything_it_started(tmp_path: Path) -> None
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)
     assert processes_mentioning(str(tmp_path)) == []
+
+
+def test_demo_refuses_a_rate_or_duration_it_cannot_run(capsys: pytest.CaptureFixture[str]) -> None:
+    from bridge.cli import main
+
+    assert main(["demo", "--rate", "0"]) == 2
+    assert main(["demo", "--duration", "-1"]) == 2
+    assert "--rate must be above 0" in capsys.readouterr().err
