@@ -29,6 +29,7 @@ from bridge.service import Service, build_service
 
 _METRICS_INTERVAL = "1s"  # the view updates as often as the bridge hands out its metrics
 _SETTLE_S = 2.5  # Envoy flushes ALS every 0.5 s here, the batch processor every 0.5 s, metrics every 1 s
+_SHUTDOWN_S = 6.0  # the demo sink drains at once; a user backend that is down must not hold the exit
 
 
 def demo_config(sink_endpoint: str, args: argparse.Namespace) -> dict[str, Any]:
@@ -124,7 +125,7 @@ async def _run(args: argparse.Namespace) -> int:
         if service is not None:
             if args.metrics:
                 await asyncio.to_thread(_print_prometheus, service)
-            await service.shutdown()
+            await service.shutdown(timeout=_SHUTDOWN_S)
         sink.stop()
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(signum)

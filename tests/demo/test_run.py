@@ -140,3 +140,45 @@ def test_demo_refuses_a_rate_or_duration_it_cannot_run(capsys: pytest.CaptureFix
     assert main(["demo", "--rate", "0"]) == 2
     assert main(["demo", "--duration", "-1"]) == 2
     assert "--rate must be above 0" in capsys.readouterr().err
+
+
+@pytest.mark.envoy
+def test_view_redraws_in_place_on_a_terminal(tmp_path: Path) -> None:
+    """On a terminal (a pseudo-terminal here) the table is redrawn: the cursor moves back up over
+    the previous frame instead of printing a new one below it."""
+    import pty
+
+    controller, terminal = pty.openpty()
+    command = [
+        sys.executable,
+        "-m",
+        "bridge",
+        "demo",
+        "--duration",
+        "4",
+        "--report",
+        str(tmp_path / "r.html"),
+    ]
+    env = {**demo_env(tmp_path), "TERM": "xterm-256color", "COLUMNS": "140", "LINES": "40"}
+    process = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=terminal, stderr=subprocess.DEVNULL)
+    os.close(terminal)
+    chunks = []
+    try:
+        while True:
+            try:
+                chunk = os.read(controller, 65536)
+            except OSError:  # EIO: the demo closed the terminal
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+        assert process.wait(timeout=120) == 0
+    finally:
+        os.close(controller)
+        if process.poll() is None:
+            process.kill()
+            process.wait(10)
+    output = b"".join(chunks).decode(errors="replace")
+    assert output.count("the mesh as the bridge sees it") >= 3, output[-2000:]  # one per update
+    assert "\x1b[1A" in output and "\x1b[2K" in output  # cursor up, erase line: redrawn in place
+    assert "Summary:" in output
