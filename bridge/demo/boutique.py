@@ -250,11 +250,11 @@ class Boutique:
 # (weight, method, path) of what users do; `{product}` is a product id, sometimes unknown.
 VISITS: tuple[tuple[int, str, str], ...] = (
     (30, "GET", "/"),
-    (25, "GET", "/product/{product}"),
-    (30, "POST", "/cart/checkout"),
-    (15, "GET", "/coupons"),
+    (30, "GET", "/product/{product}"),
+    (32, "POST", "/cart/checkout"),
+    (8, "GET", "/coupons"),
 )
-UNKNOWN_PRODUCT_RATE = 0.2
+UNKNOWN_PRODUCT_RATE = 0.1
 
 
 @dataclass
