@@ -71,6 +71,11 @@ def _say(text: str) -> None:
     print(text, file=sys.stderr, flush=True)
 
 
+def _next_update(duration: float, elapsed: float) -> float:
+    """Seconds until the next view update: every second, and at the end of `duration` (0: none)."""
+    return 1.0 if not duration else max(0.05, min(1.0, duration - elapsed))
+
+
 async def _traffic(args: argparse.Namespace, users: Users, view: View, stop: asyncio.Event) -> float:
     """Run until `--duration` is over (never with 0) or `stop` is set; returns the seconds run."""
     started = time.monotonic()
@@ -81,9 +86,9 @@ async def _traffic(args: argparse.Namespace, users: Users, view: View, stop: asy
             elapsed = time.monotonic() - started
             if args.duration and elapsed >= args.duration:
                 break
-            view.update(users.stats.sent)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=1.0)
+                await asyncio.wait_for(stop.wait(), timeout=_next_update(args.duration, elapsed))
+            view.update(users.stats.sent)
     finally:
         await asyncio.to_thread(users.stop)
     return time.monotonic() - started
@@ -115,6 +120,8 @@ async def _run(args: argparse.Namespace) -> int:
             seconds = await _traffic(args, users, view, stop)
         finally:
             view.stop()
+        stats = users.stats
+        _say(f"{stats.sent} user visits sent ({stats.failed_to_send} did not reach the gateway); settling...")
         await asyncio.sleep(_SETTLE_S)  # the last entries through Envoy, the batch, one metrics interval
     except MeshError as error:
         _say(f"the demo mesh did not start: {error}")
