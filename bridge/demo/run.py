@@ -29,6 +29,7 @@ from bridge.service import Service, build_service
 
 _METRICS_INTERVAL = "1s"  # the view updates as often as the bridge hands out its metrics
 _SETTLE_S = 2.5  # Envoy flushes ALS every 0.5 s here, the batch processor every 0.5 s, metrics every 1 s
+_REPORT_EVERY_S = 10.0
 _SHUTDOWN_S = 6.0  # the demo sink drains at once; a user backend that is down must not hold the exit
 
 
@@ -76,9 +77,15 @@ def _next_update(duration: float, elapsed: float) -> float:
     return 1.0 if not duration else max(0.05, min(1.0, duration - elapsed))
 
 
-async def _traffic(args: argparse.Namespace, users: Users, view: View, stop: asyncio.Event) -> float:
-    """Run until `--duration` is over (never with 0) or `stop` is set; returns the seconds run."""
+async def _traffic(
+    args: argparse.Namespace, users: Users, view: View, sink: DemoSink, stop: asyncio.Event
+) -> float:
+    """Run until `--duration` is over (never with 0) or `stop` is set; returns the seconds run.
+    The report is rewritten every `_REPORT_EVERY_S` meanwhile, so it can be opened early."""
+    from bridge.demo.report import write_report
+
     started = time.monotonic()
+    last_report = started
     users.start()
     view.start()
     try:
@@ -89,6 +96,9 @@ async def _traffic(args: argparse.Namespace, users: Users, view: View, stop: asy
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=_next_update(args.duration, elapsed))
             view.update(users.stats.sent)
+            if time.monotonic() - last_report >= _REPORT_EVERY_S:
+                last_report = time.monotonic()
+                await asyncio.to_thread(write_report, sink, Path(args.report), last_report - started)
     finally:
         await asyncio.to_thread(users.stop)
     return time.monotonic() - started
@@ -113,11 +123,12 @@ async def _run(args: argparse.Namespace) -> int:
         await asyncio.to_thread(mesh.start)
         until = f"for {args.duration:g} s" if args.duration else "until Ctrl-C"
         _say(f"mesh up (Envoy PIDs {' '.join(map(str, mesh.pids))}); {args.rate:g} user visits/s {until}")
+        _say(f"report: {Path(args.report).resolve()} (written every {_REPORT_EVERY_S:g} s, final at the end)")
         users = Users(mesh.gateway_port, args.rate)
         terminal = sys.stdout.isatty() and not args.plain and not args.verbosity
         view = View(Tracker(sink), sys.stdout, live=terminal)
         try:
-            seconds = await _traffic(args, users, view, stop)
+            seconds = await _traffic(args, users, view, sink, stop)
         finally:
             view.stop()
         stats = users.stats
