@@ -303,5 +303,8 @@ own workload (hover a row for all of it). A red outline is status ERROR.</p>
 
 
 def write_report(sink: DemoSink, path: Path, seconds: float) -> Path:
-    path.write_text(render(sink, seconds), encoding="utf-8")
+    """Write through a temporary file and rename, so a browser reloading it never sees half a page."""
+    partial = path.with_name(f".{path.name}.partial")
+    partial.write_text(render(sink, seconds), encoding="utf-8")
+    partial.replace(path)
     return path
