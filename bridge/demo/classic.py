@@ -13,7 +13,7 @@ import time
 import urllib.request
 from typing import Any
 
-from bridge.config import parse_config
+from bridge.components import parse_config
 from bridge.config.model import ComponentID
 from bridge.demo.mesh import Mesh
 from bridge.logging_setup import setup_logging
