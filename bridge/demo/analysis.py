@@ -99,6 +99,7 @@ class Node:
     name: str
     kind: str  # KUBERNETES | VM | GATEWAY | EXTERNAL
     resource: dict[str, Any] = field(default_factory=dict)
+    called: bool = True  # some edge ends here (False: it only calls, e.g. the users outside the mesh)
 
     @property
     def identity(self) -> str:
@@ -107,6 +108,8 @@ class Node:
             return f"k8s.pod.name={self.resource['k8s.pod.name']}"
         if "host.name" in self.resource:
             return f"host.name={self.resource['host.name']}"
+        if not self.called:
+            return "outside the mesh: a caller with no identity"
         return "no sidecar: named by the caller's cluster or authority"
 
     @property
@@ -116,7 +119,7 @@ class Node:
             return f"pod {self.resource['k8s.pod.name']}"
         if "host.name" in self.resource:
             return f"host {self.resource['host.name']}"
-        return "no sidecar"
+        return "no sidecar" if self.called else "outside the mesh"
 
 
 def nodes(sink: DemoSink, graph: list[Edge]) -> dict[str, Node]:
@@ -140,7 +143,7 @@ def nodes(sink: DemoSink, graph: list[Edge]) -> dict[str, Node]:
             kind = KUBERNETES
         else:
             kind = EXTERNAL
-        result[name] = Node(name, kind, resource)
+        result[name] = Node(name, kind, resource, called=any(e.server == name for e in graph))
     for node in result.values():
         callers = [e.client for e in graph if e.server == node.name and resources.get(e.client)]
         if node.resource and not callers:

@@ -36,9 +36,20 @@ def test_node_kinds_come_from_span_resources_and_the_graph() -> None:
         _span("vm-app", {"host.name": "vm-1"}),
     ]
     graph = [
+        analysis.Edge("user", "gw", 3),
         analysis.Edge("gw", "web", 3),
         analysis.Edge("web", "vm-app", 2),
         analysis.Edge("vm-app", "db", 1),
     ]
-    kinds = {name: node.kind for name, node in analysis.nodes(sink, graph).items()}
-    assert kinds == {"gw": "gateway", "web": "Kubernetes", "vm-app": "VM", "db": "external"}
+    nodes = analysis.nodes(sink, graph)
+    kinds = {name: node.kind for name, node in nodes.items()}
+    assert kinds == {
+        "user": "external",
+        "gw": "gateway",
+        "web": "Kubernetes",
+        "vm-app": "VM",
+        "db": "external",
+    }
+    assert nodes["vm-app"].identity == "host.name=vm-1"
+    assert nodes["db"].placement == "no sidecar"
+    assert nodes["user"].placement == "outside the mesh"
