@@ -3,7 +3,7 @@
     als-bridge --config FILE            run (same as `als-bridge run --config FILE`)
     als-bridge validate --config FILE   exit 0 and a summary, or 1 and the error on stderr
     als-bridge print-config --config FILE
-    als-bridge demo [--reporters both|server_side] [--requests N] [--verbosity V] [--logs] [--metrics]
+    als-bridge demo [--duration S] [--rate N] [--otlp-endpoint H:P] [--otlp-http URL] [--report FILE] ...
 
 `main` returns the exit code instead of exiting, so tests call it directly. The runtime and the
 demo are imported only by the commands that need them: `validate` must work, and stay fast,
@@ -49,7 +49,38 @@ def _parser() -> argparse.ArgumentParser:
     ):
         sub = commands.add_parser(name, help=text, description=text)
         sub.add_argument("--config", metavar="FILE", help="the config file (YAML)")
-    demo = commands.add_parser("demo", help="start a local Envoy mesh that reports to a bridge")
+    demo = commands.add_parser(
+        "demo",
+        help="start a small mesh of real Envoy sidecars that reports to a bridge, and show what it made",
+        description="A small Online-Boutique-shaped mesh of real Envoy sidecars (Kubernetes pods, VMs, an "
+        "ingress gateway, gRPC, TCP, an external service) on 127.0.0.1 with steady traffic; a live view, a "
+        "summary and demo-report.html, all from what the bridge exported.",
+    )
+    demo.add_argument(
+        "--duration",
+        type=float,
+        default=60.0,
+        metavar="SECONDS",
+        help="how long to send traffic (default 60; 0: until Ctrl-C)",
+    )
+    demo.add_argument(
+        "--rate", type=float, default=4.0, metavar="N", help="user visits per second (default 4)"
+    )
+    demo.add_argument(
+        "--report", default="demo-report.html", metavar="FILE", help="where to write the report"
+    )
+    demo.add_argument(
+        "--otlp-endpoint",
+        metavar="HOST:PORT",
+        help="also export everything over OTLP/gRPC to your Jaeger, Tempo or Collector (plaintext)",
+    )
+    demo.add_argument("--otlp-tls", action="store_true", help="use TLS to --otlp-endpoint")
+    demo.add_argument(
+        "--otlp-http",
+        metavar="URL",
+        help="also export everything over OTLP/HTTP (e.g. http://localhost:4318)",
+    )
+    demo.add_argument("--plain", action="store_true", help="plain lines instead of the live view")
     demo.add_argument(
         "--reporters",
         choices=("both", "server_side"),
@@ -57,17 +88,24 @@ def _parser() -> argparse.ArgumentParser:
         help="both: every sidecar reports (Istio's default); server_side: only inbound entries",
     )
     demo.add_argument(
-        "--requests", type=int, default=2, metavar="N", help="rounds of sample traffic to send (default 2)"
-    )
-    demo.add_argument(
         "--verbosity",
         choices=("basic", "normal", "detailed"),
-        default="normal",
-        help="the debug exporter's verbosity: detailed prints every resource and span attribute",
+        default=None,
+        help="also print every span with the debug exporter at this verbosity (the view turns plain)",
     )
     demo.add_argument("--logs", action="store_true", help="also run a logs pipeline (one record per entry)")
     demo.add_argument(
-        "--metrics", action="store_true", help="also run a metrics pipeline and print its Prometheus series"
+        "--metrics",
+        action="store_true",
+        help="also serve the prometheus exporter and print its series at the end",
+    )
+    demo.add_argument(
+        "--classic",
+        action="store_true",
+        help="the earlier two-sidecar demo that prints each span (uses --requests)",
+    )
+    demo.add_argument(
+        "--requests", type=int, default=2, metavar="N", help="--classic: rounds of sample traffic (default 2)"
     )
     return parser
 

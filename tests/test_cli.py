@@ -121,11 +121,33 @@ def test_demo_gets_its_options(fake_module: Any) -> None:
         True,
     )
     assert main(["demo"]) == 0
-    assert (calls[1].reporters, calls[1].requests, calls[1].verbosity, calls[1].logs) == (
+    defaults = calls[1]
+    assert (defaults.reporters, defaults.verbosity, defaults.logs, defaults.classic) == (
         "both",
-        2,
-        "normal",
+        None,
         False,
+        False,
+    )
+    assert (defaults.duration, defaults.report, defaults.otlp_endpoint, defaults.otlp_http) == (
+        60.0,
+        "demo-report.html",
+        None,
+        None,
+    )
+    argv = [
+        "demo",
+        "--duration",
+        "0",
+        "--otlp-endpoint",
+        "127.0.0.1:4317",
+        "--otlp-http",
+        "http://127.0.0.1:4318",
+    ]
+    assert main(argv) == 0
+    assert (calls[2].duration, calls[2].otlp_endpoint, calls[2].otlp_http) == (
+        0.0,
+        "127.0.0.1:4317",
+        "http://127.0.0.1:4318",
     )
 
 

@@ -76,3 +76,28 @@ def test_plain_pip_install_into_a_fresh_venv_gives_a_working_bridge(tmp_path: Pa
         timeout=60,
     )
     assert validate.returncode == 0, validate.stderr
+
+
+@pytest.mark.slow
+def test_building_the_wheel_gives_no_deprecation_warning(tmp_path: Path) -> None:
+    """`pip wheel .` as a packager runs it: the build backend (setuptools, in an isolated build
+    environment) must not warn that our metadata uses a deprecated form (e.g. a license table)."""
+    pip = Path(os.environ.get("VIRTUAL_ENV", ROOT / ".venv")) / "bin" / "pip"
+    if not pip.exists():
+        pip = ROOT / ".venv" / "bin" / "pip"
+    result = subprocess.run(
+        [str(pip), "wheel", str(ROOT), "--no-deps", "--no-cache-dir", "-w", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output
+    assert list(tmp_path.glob("als_bridge-*.whl")), output
+    warnings = [
+        line
+        for line in output.splitlines()
+        if "Deprecat" in line or "BuildBackendWarning" in line or "SetuptoolsWarning" in line
+    ]
+    assert warnings == [], "\n".join(warnings)

@@ -1,8 +1,12 @@
-"""A two-sidecar demo mesh of real Envoy processes on 127.0.0.1, and `als-bridge demo`.
+"""`als-bridge demo` and the real-Envoy meshes behind it and the integration tests.
 
-`Mesh` starts an upstream app (workload B), a server sidecar for B and a client sidecar for
-workload A, all sending ALS to a bridge. It backs `als-bridge demo` and the integration tests,
-so both see exactly what a real Envoy sends.
+* `boutique.Boutique`: the demo's Online-Boutique-shaped mesh (six sidecars: an ingress gateway,
+  Kubernetes pods, VMs; HTTP, gRPC, TCP, an external service) with its services and users.
+* `Mesh`: two sidecars (client `a`, server `b`) in front of one app, for the integration tests
+  and `als-bridge demo --classic`.
+
+Both start real Envoy processes on 127.0.0.1 that send ALS to a bridge, so the demo and the
+tests see exactly what a real Envoy sends.
 """
 
 from bridge.demo._envoy_config import AlsTLS

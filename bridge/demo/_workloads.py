@@ -8,33 +8,47 @@ the demo must exercise the same decoders a real mesh would.
 from __future__ import annotations
 
 import base64
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Literal
 
 from google.protobuf import struct_pb2
 
 NAMESPACE = "demo"
 INSTANCE_IP = "127.0.0.1"
 
+# pod: a Kubernetes pod with a sidecar; vm: a VM registered by a WorkloadGroup/WorkloadEntry
+# (no pod, no OWNER); gateway: an ingress gateway pod (node id `router~...`).
+Kind = Literal["pod", "vm", "gateway"]
+
 
 @dataclass(frozen=True, slots=True)
 class DemoWorkload:
-    """One Kubernetes-style workload: a Deployment `<app>-<version>` with one pod."""
+    """One workload: by default a Deployment `<app>-<version>` with one pod (`pod` is its name);
+    a VM (`kind="vm"`, `pod` is the VM's short host name) or an ingress gateway."""
 
     app: str
     version: str
     pod: str
     namespace: str = NAMESPACE
     ip: str = INSTANCE_IP
+    kind: Kind = "pod"
+    extra_labels: dict[str, str] = field(default_factory=dict, hash=False, compare=False)
 
     @property
     def deployment(self) -> str:
+        """The Deployment's name (a gateway's Deployment is named after its app, as Istio's is);
+        for a VM, the WorkloadGroup's name."""
+        if self.kind == "gateway":
+            return self.app
+        if self.kind == "vm":
+            return self.app
         return f"{self.app}-{self.version}"
 
     @property
     def node_id(self) -> str:
-        """Istio's `ServiceNode()`: type~first IP~pod.namespace~DNS domain."""
-        return f"sidecar~{self.ip}~{self.pod}.{self.namespace}~{self.namespace}.svc.cluster.local"
+        """Istio's `ServiceNode()`: type~first IP~pod.namespace~DNS domain (type `router` for gateways)."""
+        node_type = "router" if self.kind == "gateway" else "sidecar"
+        return f"{node_type}~{self.ip}~{self.pod}.{self.namespace}~{self.namespace}.svc.cluster.local"
 
     @property
     def spiffe_id(self) -> str:
@@ -47,8 +61,13 @@ class DemoWorkload:
         return f"{self.app}.{self.namespace}"
 
     def node_metadata(self) -> dict[str, Any]:
-        """Node metadata with the keys Istio's injector and agent put there (a fresh copy)."""
-        return {
+        """Node metadata with the keys Istio's injector and agent put there (a fresh copy).
+
+        A VM's agent has no pod: `NAME` is the host name, `LABELS` come from the WorkloadGroup's
+        template (`ISTIO_METAJSON_LABELS`), `WORKLOAD_NAME` is the WorkloadGroup, and there is
+        no `OWNER` (what `istioctl x workload entry configure` writes into cluster.env).
+        """
+        metadata: dict[str, Any] = {
             "NAME": self.pod,
             "NAMESPACE": self.namespace,
             "LABELS": {
@@ -56,14 +75,20 @@ class DemoWorkload:
                 "version": self.version,
                 "service.istio.io/canonical-name": self.app,
                 "service.istio.io/canonical-revision": self.version,
+                **self.extra_labels,
             },
-            "OWNER": f"kubernetes://apis/apps/v1/namespaces/{self.namespace}/deployments/{self.deployment}",
             "WORKLOAD_NAME": self.deployment,
             "CLUSTER_ID": "Kubernetes",
             "MESH_ID": "cluster.local",
             "SERVICE_ACCOUNT": self.app,
             "INSTANCE_IPS": self.ip,
         }
+        if self.kind == "vm":
+            metadata["NETWORK"] = "vm-network"
+        else:
+            owner = f"kubernetes://apis/apps/v1/namespaces/{self.namespace}/deployments/{self.deployment}"
+            metadata["OWNER"] = owner
+        return metadata
 
     def peer_metadata_header(self) -> str:
         """`x-envoy-peer-metadata`: base64 of the deterministically serialized node-metadata Struct.
