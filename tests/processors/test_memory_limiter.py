@@ -8,7 +8,7 @@ import pytest
 
 from bridge.config.fields import FieldError
 from bridge.processors.memory_limiter import MemoryLimiter, MemoryLimiterConfig
-from bridge.processors.memory_limiter.memory import MiB, container_limit_bytes, rss_bytes
+from bridge.processors.memory_limiter.memory import InUse, MiB, container_limit_bytes, rss_bytes
 from bridge.processors.memory_limiter.processor import limits
 from bridge.telemetry import SELF
 
@@ -44,11 +44,27 @@ def test_the_process_rss_is_read() -> None:
     assert 10 * MiB < rss_bytes() < 10_000 * MiB
 
 
+def test_in_use_follows_the_live_objects_where_the_resident_size_does_not() -> None:
+    """After a burst of objects is freed, all but a few of every page's survivors, the memory in
+    use falls back although the allocator keeps the pages (the burst's survivors pin them)."""
+    in_use = InUse()
+    assert in_use.exact  # glibc and CPython's pymalloc: both figures are read here
+    assert abs(in_use() - rss_bytes()) < 8 * MiB  # equal to the resident size at the start
+    before = in_use()
+    burst = [f"workload-{i}-{'x' * (i % 40)}" for i in range(600_000)]
+    grown = in_use() - before
+    assert grown > 40 * MiB
+    survivors = burst[::64]  # like the metric series a burst leaves among its caches
+    del burst
+    assert in_use() - before < grown // 4
+    assert len(survivors) == 9375
+
+
 def test_states_follow_the_memory_and_come_back() -> None:
     SELF.reset()
     rss = [100 * MiB]
     limiter = MemoryLimiter(
-        "memory_limiter", MemoryLimiterConfig(limit_mib=200, spike_limit_mib=50), read_rss=lambda: rss[0]
+        "memory_limiter", MemoryLimiterConfig(limit_mib=200, spike_limit_mib=50), read_memory=lambda: rss[0]
     )
     assert limiter.accepts_items() and limiter.accepts_messages()
     rss[0] = 160 * MiB  # above soft (150), below hard
@@ -61,7 +77,8 @@ def test_states_follow_the_memory_and_come_back() -> None:
     rss[0] = 120 * MiB
     assert limiter.check() == 0
     assert limiter.accepts_items() and limiter.accepts_messages()
-    assert SELF.get("als_bridge_memory_limiter_rss_bytes", processor="memory_limiter") == 120 * MiB
+    assert SELF.get("als_bridge_memory_limiter_in_use_bytes", processor="memory_limiter") == 120 * MiB
+    assert SELF.get("als_bridge_memory_limiter_rss_bytes", processor="memory_limiter") == rss_bytes()
 
 
 @pytest.mark.parametrize(
@@ -86,7 +103,7 @@ def test_crossing_a_limit_empties_the_caches() -> None:
     cache.put("a", 1)
     rss = [100 * MiB]
     limiter = MemoryLimiter(
-        "m", MemoryLimiterConfig(limit_mib=200, spike_limit_mib=50), read_rss=lambda: rss[0]
+        "m", MemoryLimiterConfig(limit_mib=200, spike_limit_mib=50), read_memory=lambda: rss[0]
     )
     limiter.check()
     assert len(cache) == 1  # below the soft limit: kept

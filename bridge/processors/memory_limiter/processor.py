@@ -7,11 +7,14 @@ capacity.Limiter`): above the soft limit no spans or log records are built (the 
 exact, since they cost per series, not per entry), above the hard limit no message is decoded.
 In the pipeline itself it passes items on unchanged.
 
-The resident memory is read every `check_interval` on a thread of its own. On crossing above a
-limit it empties every cache (`bridge.cache.release_all`: identity, span and metric plans, encoded
-attributes and resources; they refill from the traffic), runs Python's collector and hands freed
-memory back to the system (glibc `malloc_trim`), as the Collector forces a GC, so that the
-process can fall below the soft limit again once the burst is over.
+The memory in use (`memory.InUse`: what the allocators have handed out, not the resident size,
+which stays up after a burst because the allocators keep freed memory for reuse) is read every
+`check_interval` on a thread of its own, as the Collector's reads the Go heap rather than the RSS.
+On crossing above a limit it empties every cache (`bridge.cache.release_all`: identity, span and
+metric plans, encoded attributes and resources; they refill from the traffic), runs Python's
+collector and hands what it can back to the system (glibc `malloc_trim`), as the Collector forces
+a GC. Once the burst is over the memory in use falls back to the metric series and the steady
+traffic, below the soft limit, and everything flows again.
 """
 
 from __future__ import annotations
@@ -27,15 +30,23 @@ from collections.abc import Callable
 from bridge.cache import release_all
 from bridge.pipeline.consumer import Consumer, Item
 from bridge.processors.memory_limiter.config import MemoryLimiterConfig
-from bridge.processors.memory_limiter.memory import MiB, container_limit_bytes, rss_bytes, total_memory_bytes
+from bridge.processors.memory_limiter.memory import (
+    InUse,
+    MiB,
+    container_limit_bytes,
+    rss_bytes,
+    total_memory_bytes,
+)
 from bridge.telemetry import SELF
 
 log = logging.getLogger(__name__)
 
 STATE = "als_bridge_memory_limiter_state"
 RSS = "als_bridge_memory_limiter_rss_bytes"
+IN_USE = "als_bridge_memory_limiter_in_use_bytes"
 SELF.describe(STATE, "gauge", "memory_limiter: 0 below the soft limit, 1 above it, 2 above the hard limit")
-SELF.describe(RSS, "gauge", "memory_limiter: the resident memory it last read, in bytes")
+SELF.describe(RSS, "gauge", "memory_limiter: the resident memory at its last check, in bytes")
+SELF.describe(IN_USE, "gauge", "memory_limiter: the memory in use it last read (what the limits apply to), in bytes")
 
 _RELEASE_EVERY = 5.0  # seconds between collections while above a limit
 _DEFAULT_SPIKE_SHARE = 0.2  # of the hard limit, when no spike limit is set (the Collector's default)
@@ -76,13 +87,22 @@ class MemoryLimiter:
         self,
         name: str,
         config: MemoryLimiterConfig,
-        read_rss: Callable[[], int] = rss_bytes,
+        read_memory: Callable[[], int] | None = None,
         base: int | None = None,
     ) -> None:
         self.name = name
         self.config = config
         self.hard, self.soft = limits(config, base)
-        self._read_rss = read_rss
+        if read_memory is None:
+            in_use = InUse()
+            if not in_use.exact:
+                log.warning(
+                    "%s: the allocators' figures cannot be read here (no glibc or no pymalloc "
+                    "statistics); the limits apply to the resident memory, which stays up after a burst",
+                    name,
+                )
+            read_memory = in_use
+        self._read_memory = read_memory
         self._trim = _trimmer()
         self._state = 0  # 0 below soft, 1 above soft, 2 above hard; read without a lock (one int)
         self._stop = threading.Event()
@@ -101,16 +121,18 @@ class MemoryLimiter:
 
     def check(self) -> int:
         """Reads the memory once and moves to the state it says; returns the state."""
-        rss = self._read_rss()
-        state = 2 if rss >= self.hard else 1 if rss >= self.soft else 0
+        used = self._read_memory()
+        state = 2 if used >= self.hard else 1 if used >= self.soft else 0
         if state > self._state:
             self._release_memory()  # what the burst left may be freeable now
-            rss = self._read_rss()
-            state = 2 if rss >= self.hard else 1 if rss >= self.soft else 0
+            used = self._read_memory()
+            state = 2 if used >= self.hard else 1 if used >= self.soft else 0
+        rss = rss_bytes()
         if state != self._state:
             log.warning(
-                "%s: resident memory %d MiB is %s (soft %d MiB, hard %d MiB)%s",
+                "%s: memory in use %d MiB (resident %d MiB) is %s (soft %d MiB, hard %d MiB)%s",
                 self.name,
+                used // MiB,
                 rss // MiB,
                 ("below the soft limit", "above the soft limit", "above the hard limit")[state],
                 self.soft // MiB,
@@ -124,6 +146,7 @@ class MemoryLimiter:
         self._state = state
         SELF.set(STATE, state, processor=self.name)
         SELF.set(RSS, rss, processor=self.name)
+        SELF.set(IN_USE, used, processor=self.name)
         return state
 
     def _release_memory(self) -> None:
