@@ -49,7 +49,11 @@ def limited_config(sink: OTLPSink, limit_mib: int, spike_mib: int = SPIKE_MIB) -
                 "endpoint": sink.grpc_endpoint,
                 "tls": {"insecure": True},
                 # back within a second of the backend, and nothing given up while it is down
-                "retry_on_failure": {"initial_interval": "100ms", "max_interval": "1s", "max_elapsed_time": 0},
+                "retry_on_failure": {
+                    "initial_interval": "100ms",
+                    "max_interval": "1s",
+                    "max_elapsed_time": 0,
+                },
             },
             "prometheus": {"endpoint": "127.0.0.1:0"},
         },
@@ -158,7 +162,9 @@ def test_a_cardinality_burst_is_shed_within_the_limit_and_spans_flow_again_after
                 sink.set_down(True)
                 sent = run_load_sync(burst).entries_sent
                 shed_in_burst = shed(bridge)
-                assert peak.mib <= limit + SPIKE_MIB, f"RSS peaked at {peak.mib} MiB, limit {limit} + {SPIKE_MIB}"
+                assert peak.mib <= limit + SPIKE_MIB, (
+                    f"RSS peaked at {peak.mib} MiB, limit {limit} + {SPIKE_MIB}"
+                )
                 assert shed_in_burst > 0, (
                     f"nothing was shed: the burst never reached the soft limit ({limit - SPIKE_MIB} MiB)"
                 )

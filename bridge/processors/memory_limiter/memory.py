@@ -2,12 +2,13 @@
 
 Why two figures: the resident size (RSS) is what the container's limit is enforced on, but it does
 not come down when a burst ends. Measured after a cardinality burst (3,000 new workloads, 2,000
-series cap), with every cache emptied: RSS stayed at 142 MiB against 56 MiB at rest, while the
-objects still alive held only about 12 MiB more than at rest. The rest is memory the allocators
-keep for reuse: Python's pymalloc can hand an arena (1 MiB) back only once every block in it is
-free, and the long-lived metric series are scattered across the arenas the burst filled (63 of
-87 MiB of arenas were free blocks and pools); glibc's malloc kept another 14 MiB of free chunks.
-That memory is reused before the process asks the system for more, so it is not growth.
+series cap), with every cache emptied and `malloc_trim` run: RSS stayed at 139 MiB against 55 MiB
+at rest, while the objects still alive held only about 12 MiB more than at rest. The rest is
+memory the allocators keep for reuse: Python's pymalloc hands an arena (1 MiB) back only once
+every block in it is free, and the burst's survivors (the metric series among them) are scattered
+over the arenas it filled: 60 of its 83 MiB of arenas were free blocks and pools, and not one
+arena was entirely free. glibc's malloc kept another 14 MiB of free chunks resident. That memory
+is reused before the process asks the system for more, so it is not growth.
 
 So the limiter reads `InUse`, the analogue of the Go heap figure the Collector's memory_limiter
 reads: the bytes the allocators have handed out and not had back (pymalloc's allocated blocks,

@@ -46,7 +46,7 @@ RSS = "als_bridge_memory_limiter_rss_bytes"
 IN_USE = "als_bridge_memory_limiter_in_use_bytes"
 SELF.describe(STATE, "gauge", "memory_limiter: 0 below the soft limit, 1 above it, 2 above the hard limit")
 SELF.describe(RSS, "gauge", "memory_limiter: the resident memory at its last check, in bytes")
-SELF.describe(IN_USE, "gauge", "memory_limiter: the memory in use it last read (what the limits apply to), in bytes")
+SELF.describe(IN_USE, "gauge", "memory_limiter: the memory in use it last read (the limits apply to it)")
 
 _RELEASE_EVERY = 5.0  # seconds between collections while above a limit
 _DEFAULT_SPIKE_SHARE = 0.2  # of the hard limit, when no spike limit is set (the Collector's default)
