@@ -16,8 +16,9 @@ class MemoryLimiterConfig:
     limit (cgroup v2 `memory.max`, v1 `memory.limit_in_bytes`; the machine's memory without one).
     The soft limit is the hard limit less `spike_limit_mib` (20 % of `limit_mib` when 0), or less
     `spike_limit_percentage` with a percentage. The defaults (80 % and 25 %) are the values the
-    Collector's documentation suggests for a container. The process's resident memory is read
-    every `check_interval`. Above the soft limit the receivers stop building spans and log
+    Collector's documentation suggests for a container. The process's memory in use (what the
+    allocators have handed out, not the resident size they keep after a burst: `memory.InUse`) is
+    read every `check_interval`. Above the soft limit the receivers stop building spans and log
     records (counted as dropped, reason `memory_limit`) but keep the metrics exact; above the
     hard limit they stop decoding messages at all. Below the soft limit everything flows again.
     """
