@@ -279,6 +279,15 @@ def test_skywalking_overlay_sends_both_signals_to_the_oap_grpc_port() -> None:
     assert with_token.exporters[ComponentID("otlp", "oap")].headers == {"authentication": "s3cret"}
 
 
+def test_skywalking_overlay_sends_the_deltas_its_mal_rules_add_up() -> None:
+    """The MAL rules sum each export's value per minute: with cumulative points the OAP's calls
+    per minute would grow without end."""
+    config = bridge_config(render("overlays/skywalking"))
+    receiver = config.receivers[ComponentID("envoy_als")]
+    assert receiver.metrics.temporality == "delta"
+    assert bridge_config(render("base")).receivers[ComponentID("envoy_als")].metrics.temporality == "cumulative"
+
+
 def test_an_overlay_with_the_dashboards_component_renders_and_validates(tmp_path: Path) -> None:
     """The walkthrough's last step: the tempo overlay plus the dashboards component, as the
     README tells a user to write it, renders; every object passes the Kubernetes schemas."""
