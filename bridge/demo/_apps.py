@@ -7,6 +7,7 @@ race-free; the server sidecar's config is written after they are up.
 from __future__ import annotations
 
 import contextlib
+import socket
 import socketserver
 import threading
 import time
@@ -88,6 +89,18 @@ def _lookup(request: bytes, context: grpc.ServicerContext) -> bytes:
         return f"hello {key}".encode()
     context.abort(grpc.StatusCode.NOT_FOUND, f"no such key: {key}")
     raise AssertionError("unreachable: abort raises")
+
+
+def tcp_exchange(port: int, payload: bytes, timeout: float) -> bytes:
+    """A client's TCP round trip through a loopback port: send `payload`, half-close, and read
+    until the other side closes (one connection, so one TCP access-log entry)."""
+    with socket.create_connection((HOST, port), timeout=timeout) as sock:
+        sock.sendall(payload)
+        sock.shutdown(socket.SHUT_WR)
+        chunks = []
+        while chunk := sock.recv(65536):
+            chunks.append(chunk)
+    return b"".join(chunks)
 
 
 class ServerThreads:

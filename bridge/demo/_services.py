@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import http.client
 import random
-import socket
 import socketserver
 import threading
 import time
@@ -30,7 +29,7 @@ from typing import Any
 
 import grpc
 
-from bridge.demo._apps import ServerThreads
+from bridge.demo._apps import ServerThreads, tcp_exchange
 
 HOST = "127.0.0.1"
 CATALOG_SERVICE = "boutique.Catalog"
@@ -112,13 +111,7 @@ class Call:
     def tcp(self, dest: str, payload: bytes) -> bytes:
         """One connection per command (redis clients pool, but this keeps each in its own entry)."""
         try:
-            with socket.create_connection((HOST, self.outbound[dest].port), timeout=TIMEOUT_S) as sock:
-                sock.sendall(payload)
-                sock.shutdown(socket.SHUT_WR)
-                chunks = []
-                while chunk := sock.recv(65536):
-                    chunks.append(chunk)
-            return b"".join(chunks)
+            return tcp_exchange(self.outbound[dest].port, payload, TIMEOUT_S)
         except OSError:
             return b""
 
