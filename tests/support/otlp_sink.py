@@ -27,6 +27,7 @@ from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2, metric
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
 
 from bridge.exporters._rpc_status import encode_status
+from tests.support.polling import eventually
 
 # signal -> (request class, response class, partial_success field, add-servicer function)
 _SIGNALS: dict[str, tuple[Any, Any, str, Any]] = {
@@ -250,12 +251,7 @@ class OTLPSink:
 
     def wait_for(self, predicate: Callable[[], bool], timeout: float = 10.0) -> bool:
         """Polls `predicate` until it holds (True) or `timeout` seconds pass (False)."""
-        deadline = time.monotonic() + timeout
-        while not predicate():
-            if time.monotonic() > deadline:
-                return False
-            time.sleep(0.01)
-        return True
+        return eventually(predicate, timeout)
 
     def clear(self) -> None:
         with self._lock:
