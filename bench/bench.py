@@ -479,6 +479,32 @@ def arguments(argv: list[str] | None = None) -> argparse.Namespace:
 SATURATION_CASES = (100, 16)  # entries per message: Envoy tuned to large batches, and its default
 
 
+def _report(args: argparse.Namespace, **figures: Any) -> dict[str, Any]:
+    """What every mode writes: the machine and the settings of the run next to its figures, so a
+    result file says what produced it."""
+    return {
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+        },
+        "settings": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
+        **figures,
+    }
+
+
+def _out(args: argparse.Namespace, name: str) -> Path:
+    """A mode's own file beside the default results, unless `--out` names one."""
+    return args.out.with_name(name) if args.out == RESULTS else args.out
+
+
+def _write(report: dict[str, Any], out: Path, table: str) -> None:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=2) + "\n")
+    print(table)
+    print(f"written to {out}")
+
+
 def _saturation_table(cases: list[dict[str, Any]]) -> str:
     head = (
         "| entries/msg | delivered per CPU-s | accepted per CPU-s | SDK path per CPU-s | delivered / SDK "
@@ -516,20 +542,7 @@ def saturation(args: argparse.Namespace) -> int:
             f"{batch} entries/message: {delivered:.0f} delivered per CPU-s, SDK {sdk:.0f}, lost {lost}",
             flush=True,
         )
-    report = {
-        "machine": {
-            "cpus": os.cpu_count(),
-            "python": platform.python_version(),
-            "platform": platform.platform(),
-        },
-        "settings": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
-        "saturation": cases,
-    }
-    out = args.out.with_name("saturation.json") if args.out == RESULTS else args.out
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=2) + "\n")
-    print(_saturation_table(cases))
-    print(f"written to {out}")
+    _write(_report(args, saturation=cases), _out(args, "saturation.json"), _saturation_table(cases))
     return 0 if all(case["bridge"]["accounted"] for case in cases) else 1
 
 
@@ -558,20 +571,7 @@ def _sampling_runs(args: argparse.Namespace) -> int:
         args.sampling_percentage = None if setting == "off" else float(setting)
         with tempfile.TemporaryDirectory(prefix="als-bench-") as tmp:
             runs["no sampler" if setting == "off" else f"{setting}%"] = run_bridge(args, Path(tmp))
-    report = {
-        "machine": {
-            "cpus": os.cpu_count(),
-            "python": platform.python_version(),
-            "platform": platform.platform(),
-        },
-        "settings": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
-        "sampling": runs,
-    }
-    out = args.out.with_name("bench-sampling.json") if args.out == RESULTS else args.out
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=2) + "\n")
-    print(_sampling_table(runs))
-    print(f"written to {out}")
+    _write(_report(args, sampling=runs), _out(args, "bench-sampling.json"), _sampling_table(runs))
     return 0 if all(run["accounted"] for run in runs.values()) else 1
 
 
@@ -583,15 +583,7 @@ def main(argv: list[str] | None = None) -> int:
         return _sampling_runs(args)
     with tempfile.TemporaryDirectory(prefix="als-bench-") as tmp:
         bridge = run_bridge(args, Path(tmp))
-    report: dict[str, Any] = {
-        "machine": {
-            "cpus": os.cpu_count(),
-            "python": platform.python_version(),
-            "platform": platform.platform(),
-        },
-        "settings": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
-        "bridge": bridge,
-    }
+    report = _report(args, bridge=bridge)
     if not args.no_baseline:
         from bench.baseline import measure
 
@@ -599,10 +591,7 @@ def main(argv: list[str] | None = None) -> int:
         base = measure(streams=size[0], messages=size[1], workloads=args.workloads, batch=args.batch)
         report["baseline"] = base
         report["ratio_vs_sdk"] = round(bridge["entries_per_cpu_second"] / base["entries_per_cpu_second"], 2)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2) + "\n")
-    print(_table(report))
-    print(f"written to {args.out}")
+    _write(report, args.out, _table(report))
     return 0 if bridge["accounted"] else 1
 
 

@@ -170,6 +170,21 @@ class ProcessorFactory(_Factory[C]):
         return "processor"
 
 
+def sampler_create(
+    make: Callable[[str, C], EntrySampler],
+) -> Callable[[Settings, C, Consumer], Consumer]:
+    """The `create` of a sampling processor (`probabilistic_sampler`, `tail_sampling`): the sampler
+    decides where the receiver builds spans, so `create` registers the one `make` builds with the
+    host for the pipeline and passes the items on untouched."""
+
+    def create(settings: Settings, config: C, next_consumer: Consumer) -> Consumer:
+        assert settings.pipeline is not None  # the service builds processors inside a pipeline
+        settings.host.add_sampler(settings.pipeline, settings.id, make(str(settings.id), config))
+        return next_consumer
+
+    return create
+
+
 @dataclass(frozen=True, kw_only=True)
 class ExporterFactory(_Factory[C]):
     create: Callable[[Settings, C], Exporter]

@@ -7,10 +7,12 @@ race-free; the server sidecar's config is written after they are up.
 from __future__ import annotations
 
 import contextlib
+import socket
 import socketserver
 import threading
 import time
 import urllib.parse
+from collections.abc import Callable
 from concurrent import futures
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -89,30 +91,26 @@ def _lookup(request: bytes, context: grpc.ServicerContext) -> bytes:
     raise AssertionError("unreachable: abort raises")
 
 
-class UpstreamApp:
-    """The three servers of workload B; `start()` binds them, `stop()` shuts down what started."""
+def tcp_exchange(port: int, payload: bytes, timeout: float) -> bytes:
+    """A client's TCP round trip through a loopback port: send `payload`, half-close, and read
+    until the other side closes (one connection, so one TCP access-log entry)."""
+    with socket.create_connection((HOST, port), timeout=timeout) as sock:
+        sock.sendall(payload)
+        sock.shutdown(socket.SHUT_WR)
+        chunks = []
+        while chunk := sock.recv(65536):
+            chunks.append(chunk)
+    return b"".join(chunks)
+
+
+class ServerThreads:
+    """Servers run in daemon threads of this process, and their one-call shutdown; the base of
+    both demos' application sets (workload B here, the boutique services in `_services`)."""
 
     def __init__(self) -> None:
-        self.http_port = 0
-        self.grpc_port = 0
-        self.tcp_port = 0
         self._servers: list[socketserver.BaseServer] = []
         self._threads: list[threading.Thread] = []
         self._grpc: grpc.Server | None = None
-
-    def start(self) -> None:
-        http = ThreadingHTTPServer((HOST, 0), _StatusHandler)
-        http.daemon_threads = True
-        self.http_port = self._serve(http, "demo-http")
-        self.tcp_port = self._serve(_EchoServer((HOST, 0), _EchoHandler), "demo-echo")
-        server = grpc.server(futures.ThreadPoolExecutor(max_workers=4, thread_name_prefix="demo-grpc"))
-        handler = grpc.method_handlers_generic_handler(
-            GRPC_SERVICE, {GRPC_METHOD: grpc.unary_unary_rpc_method_handler(_lookup)}
-        )
-        server.add_generic_rpc_handlers((handler,))
-        self.grpc_port = server.add_insecure_port(f"{HOST}:0")
-        server.start()
-        self._grpc = server
 
     def _serve(self, server: socketserver.TCPServer, name: str) -> int:
         """Run `server` in a daemon thread; returns its bound port."""
@@ -121,6 +119,24 @@ class UpstreamApp:
         thread.start()
         self._threads.append(thread)
         return int(server.server_address[1])
+
+    def _serve_grpc(
+        self,
+        service: str,
+        method: str,
+        unary: Callable[[bytes, grpc.ServicerContext], bytes],
+        thread_prefix: str,
+    ) -> int:
+        """Start the one gRPC server (a single unary method of `service`); returns its port."""
+        server = grpc.server(futures.ThreadPoolExecutor(max_workers=4, thread_name_prefix=thread_prefix))
+        handler = grpc.method_handlers_generic_handler(
+            service, {method: grpc.unary_unary_rpc_method_handler(unary)}
+        )
+        server.add_generic_rpc_handlers((handler,))
+        port: int = server.add_insecure_port(f"{HOST}:0")
+        server.start()
+        self._grpc = server
+        return port
 
     def stop(self) -> None:
         if self._grpc is not None:
@@ -133,3 +149,20 @@ class UpstreamApp:
             thread.join(timeout=5)
         self._servers.clear()
         self._threads.clear()
+
+
+class UpstreamApp(ServerThreads):
+    """The three servers of workload B; `start()` binds them, `stop()` shuts down what started."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.http_port = 0
+        self.grpc_port = 0
+        self.tcp_port = 0
+
+    def start(self) -> None:
+        http = ThreadingHTTPServer((HOST, 0), _StatusHandler)
+        http.daemon_threads = True
+        self.http_port = self._serve(http, "demo-http")
+        self.tcp_port = self._serve(_EchoServer((HOST, 0), _EchoHandler), "demo-echo")
+        self.grpc_port = self._serve_grpc(GRPC_SERVICE, GRPC_METHOD, _lookup, "demo-grpc")

@@ -19,17 +19,17 @@ from __future__ import annotations
 
 import http.client
 import random
-import socket
 import socketserver
 import threading
 import time
 from collections.abc import Callable, Mapping
-from concurrent import futures
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import grpc
+
+from bridge.demo._apps import ServerThreads, tcp_exchange
 
 HOST = "127.0.0.1"
 CATALOG_SERVICE = "boutique.Catalog"
@@ -111,13 +111,7 @@ class Call:
     def tcp(self, dest: str, payload: bytes) -> bytes:
         """One connection per command (redis clients pool, but this keeps each in its own entry)."""
         try:
-            with socket.create_connection((HOST, self.outbound[dest].port), timeout=TIMEOUT_S) as sock:
-                sock.sendall(payload)
-                sock.shutdown(socket.SHUT_WR)
-                chunks = []
-                while chunk := sock.recv(65536):
-                    chunks.append(chunk)
-            return b"".join(chunks)
+            return tcp_exchange(self.outbound[dest].port, payload, TIMEOUT_S)
         except OSError:
             return b""
 
@@ -241,10 +235,11 @@ class _TCPServer(socketserver.ThreadingTCPServer):
     allow_reuse_address = True
 
 
-class Apps:
+class Apps(ServerThreads):
     """All demo applications; `start()` binds every one, `stop()` ends what started."""
 
     def __init__(self, seed: int = 7) -> None:
+        super().__init__()
         rng = random.Random(seed)
         self.handlers: dict[str, Handler] = {
             "frontend": frontend,
@@ -255,40 +250,14 @@ class Apps:
         }
         self.calls: dict[str, Call] = {name: Call() for name in self.handlers}
         self.ports: dict[str, int] = {}
-        self._servers: list[socketserver.BaseServer] = []
-        self._threads: list[threading.Thread] = []
-        self._grpc: grpc.Server | None = None
 
     def start(self) -> None:
         for name, handler in self.handlers.items():
-            self.ports[name] = self._serve(_AppServer(handler, self.calls[name]), name)
-        self.ports["redis-cart"] = self._serve(_TCPServer((HOST, 0), _RedisHandler), "redis-cart")
-        server = grpc.server(futures.ThreadPoolExecutor(max_workers=4, thread_name_prefix="catalog"))
-        handler = grpc.method_handlers_generic_handler(
-            CATALOG_SERVICE, {CATALOG_METHOD: grpc.unary_unary_rpc_method_handler(_get_product)}
-        )
-        server.add_generic_rpc_handlers((handler,))
-        self.ports["catalog"] = server.add_insecure_port(f"{HOST}:0")
-        server.start()
-        self._grpc = server
-
-    def _serve(self, server: socketserver.TCPServer, name: str) -> int:
-        self._servers.append(server)
-        thread = threading.Thread(target=server.serve_forever, name=f"app-{name}", daemon=True)
-        thread.start()
-        self._threads.append(thread)
-        return int(server.server_address[1])
+            self.ports[name] = self._serve(_AppServer(handler, self.calls[name]), f"app-{name}")
+        self.ports["redis-cart"] = self._serve(_TCPServer((HOST, 0), _RedisHandler), "app-redis-cart")
+        self.ports["catalog"] = self._serve_grpc(CATALOG_SERVICE, CATALOG_METHOD, _get_product, "catalog")
 
     def stop(self) -> None:
         for call in self.calls.values():
             call.close()
-        if self._grpc is not None:
-            self._grpc.stop(grace=0).wait(5)
-            self._grpc = None
-        for server in self._servers:
-            server.shutdown()
-            server.server_close()
-        for thread in self._threads:
-            thread.join(timeout=5)
-        self._servers.clear()
-        self._threads.clear()
+        super().stop()

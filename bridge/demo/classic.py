@@ -51,8 +51,9 @@ def demo_config(reporters: str, verbosity: str, logs: bool, metrics: bool = Fals
     }
 
 
-def _print_metrics(service: Service) -> None:
-    """The demo's metrics as a Prometheus scrape of the `prometheus` exporter shows them."""
+def print_prometheus(service: Service) -> None:
+    """The demo's metrics as a Prometheus scrape of the `prometheus` exporter shows them; used by
+    both demos (`--metrics`), after the last flush and before the bridge shuts down."""
     service.flush_metrics()
     exporter = service.exporters[ComponentID("prometheus")]
     deadline = time.monotonic() + 5
@@ -85,7 +86,7 @@ async def _run(args: argparse.Namespace) -> int:
                 print("sent: " + ", ".join(f"{k} -> {v!r}" for k, v in results.items()), file=sys.stderr)
         await asyncio.sleep(_SETTLE_SECONDS)
         if metrics:
-            await asyncio.to_thread(_print_metrics, service)
+            await asyncio.to_thread(print_prometheus, service)
     finally:
         await asyncio.to_thread(mesh.stop)
         await service.shutdown()

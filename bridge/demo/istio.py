@@ -62,6 +62,8 @@ _FLATNODE_FIELDS = (
     "instance_ips",
     "identity",
 )
+_KEYVAL_FIELDS = ("labels", "platform_metadata")
+_STRING_LIST_FIELDS = ("app_containers", "instance_ips")
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,27 +205,41 @@ def peer_struct(md: Mapping[str, Any]) -> bytes:
 def flatnode(md: Mapping[str, Any]) -> bytes:
     """Istio 1.6 - 1.23: the FlatNode `extractNodeFlatBufferFromStruct` builds from a peer's
     upper-case Struct (labels sorted by key, comma lists split)."""
-    builder = flatbuffers.Builder(512)
-    offsets: dict[int, int] = {}
-    upper = {
-        "name": "NAME",
-        "namespace": "NAMESPACE",
-        "owner": "OWNER",
-        "workload_name": "WORKLOAD_NAME",
-        "istio_version": "ISTIO_VERSION",
-        "mesh_id": "MESH_ID",
-        "cluster_id": "CLUSTER_ID",
-    }
-    for slot, name in enumerate(_FLATNODE_FIELDS):
-        if name in upper and md.get(upper[name]):
-            offsets[slot] = builder.CreateString(str(md[upper[name]]))
-        elif name == "labels" and md.get("LABELS"):
-            offsets[slot] = _key_vals(builder, md["LABELS"])
-        elif name in ("app_containers", "instance_ips"):
+    fields: dict[str, Any] = {}
+    for name in _FLATNODE_FIELDS:
+        if name == "labels":
+            if md.get("LABELS"):
+                fields[name] = md["LABELS"]
+        elif name in _KEYVAL_FIELDS:
+            continue
+        elif name in _STRING_LIST_FIELDS:
             text = str(md.get(name.upper(), ""))
             if text:
-                strings = [builder.CreateString(s) for s in text.split(",")]
-                offsets[slot] = _vector(builder, strings)
+                fields[name] = text.split(",")
+        elif name != "identity" and md.get(name.upper()):
+            fields[name] = str(md[name.upper()])
+    return build_flatnode(**fields)
+
+
+def build_flatnode(**fields: Any) -> bytes:
+    """A FlatNode with the given fields (names as in `node_info.fbs`; labels and platform
+    metadata as mappings, app containers and instance IPs as lists), written in slot order.
+    Shared with the tests, which build FlatNodes field by field."""
+    unknown = set(fields) - set(_FLATNODE_FIELDS)
+    if unknown:
+        raise TypeError(f"not FlatNode fields: {sorted(unknown)}")
+    builder = flatbuffers.Builder(512)
+    offsets: dict[int, int] = {}
+    for slot, name in enumerate(_FLATNODE_FIELDS):
+        if name not in fields:
+            continue
+        value = fields[name]
+        if name in _KEYVAL_FIELDS:
+            offsets[slot] = _key_vals(builder, value)
+        elif name in _STRING_LIST_FIELDS:
+            offsets[slot] = _vector(builder, [builder.CreateString(s) for s in value])
+        else:
+            offsets[slot] = builder.CreateString(value)
     builder.StartObject(len(_FLATNODE_FIELDS))
     for slot, offset in offsets.items():
         builder.PrependUOffsetTRelativeSlot(slot, offset, 0)
@@ -232,6 +248,7 @@ def flatnode(md: Mapping[str, Any]) -> bytes:
 
 
 def _key_vals(builder: flatbuffers.Builder, items: Mapping[str, Any]) -> int:
+    """A vector of KeyVal tables sorted by key, as `CreateVectorOfSortedTables` writes it."""
     tables = []
     for key in sorted(items):
         k, v = builder.CreateString(key), builder.CreateString(str(items[key]))

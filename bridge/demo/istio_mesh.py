@@ -47,14 +47,9 @@ from bridge.demo.mesh import MeshError
 
 Json = cfg.Json
 Protocol = Literal["http", "grpc", "tcp"]
-MESHCONFIG_KEYS = (
-    "upstream_peer",
-    "downstream_peer",
-    "wasm.upstream_peer",
-    "wasm.upstream_peer_id",
-    "wasm.downstream_peer",
-    "wasm.downstream_peer_id",
-)
+# Istio's meshconfig ALS provider logs both generations' peer keys: the list the classic demo's
+# sidecars log too (one list, in `_envoy_config`).
+MESHCONFIG_KEYS = cfg.FILTER_STATE_OBJECTS_TO_LOG
 WASM_KEYS = MESHCONFIG_KEYS[2:]
 TELEMETRY_KEYS_124 = ("upstream_peer", "downstream_peer")
 BRIDGE_SERVICE = "als-bridge.observability.svc.cluster.local"

@@ -13,7 +13,6 @@ from __future__ import annotations
 import dataclasses
 import http.client
 import shutil
-import socket
 import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -23,7 +22,7 @@ from typing import Any, Literal, cast
 import grpc
 
 from bridge.demo import _envoy_config as cfg
-from bridge.demo._apps import GRPC_METHOD, GRPC_SERVICE, KNOWN_KEY, UpstreamApp
+from bridge.demo._apps import GRPC_METHOD, GRPC_SERVICE, KNOWN_KEY, UpstreamApp, tcp_exchange
 from bridge.demo._envoy import EnvoyError, EnvoyProcess
 from bridge.demo._workloads import CLIENT, SERVER, DemoWorkload
 
@@ -226,13 +225,7 @@ class Mesh:
 
     def tcp_roundtrip(self, payload: bytes) -> bytes:
         """Send `payload` through A's sidecar to B's echo server, half-close, return what came back."""
-        with socket.create_connection((cfg.HOST, self.tcp_port), timeout=_TIMEOUT_S) as sock:
-            sock.sendall(payload)
-            sock.shutdown(socket.SHUT_WR)
-            chunks = []
-            while chunk := sock.recv(65536):
-                chunks.append(chunk)
-        return b"".join(chunks)
+        return tcp_exchange(self.tcp_port, payload, _TIMEOUT_S)
 
     def send_sample_traffic(self) -> dict[str, object]:
         """One of each kind of call the bridge should turn into a span; returns what each got.

@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from bridge.components import parse_config
-from bridge.config.model import ComponentID
 from bridge.demo.boutique import Boutique, Users
+from bridge.demo.classic import print_prometheus
 from bridge.demo.mesh import MeshError
 from bridge.demo.sink import DemoSink
 from bridge.demo.view import DEMO_EXPORTER, Tracker, View, summary
@@ -142,7 +142,7 @@ async def _run(args: argparse.Namespace) -> int:
             await asyncio.to_thread(mesh.stop)
         if service is not None:
             if args.metrics:
-                await asyncio.to_thread(_print_prometheus, service)
+                await asyncio.to_thread(print_prometheus, service)
             await service.shutdown(timeout=_SHUTDOWN_S)
         sink.stop()
         for signum in (signal.SIGINT, signal.SIGTERM):
@@ -154,26 +154,6 @@ async def _run(args: argparse.Namespace) -> int:
     _say(f"report: {path.resolve()} (open it in a browser; it needs no network)")
     spans, points, _ = sink.counts()
     return 0 if spans and points else 1
-
-
-def _print_prometheus(service: Service) -> None:
-    """`--metrics`: the series of each family as a Prometheus scrape of the bridge shows them."""
-    import urllib.request
-
-    from bridge.demo.classic import SHOWN_METRICS
-
-    service.flush_metrics()
-    exporter = service.exporters[ComponentID("prometheus")]
-    deadline = time.monotonic() + 5
-    while exporter.queue_length and time.monotonic() < deadline:
-        time.sleep(0.05)
-    port = exporter.exporter.port  # type: ignore[attr-defined]
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
-        text = response.read().decode()
-    print(f"\nmetrics (scraped from http://127.0.0.1:{port}/metrics, selected series):")
-    for line in text.splitlines():
-        if line.startswith(SHOWN_METRICS):
-            print(line)
 
 
 def main(args: argparse.Namespace) -> int:

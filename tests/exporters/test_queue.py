@@ -5,7 +5,6 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import replace
-from typing import Any
 
 import grpc
 import pytest
@@ -20,6 +19,7 @@ from bridge.exporters.shared_config import QueueConfig, RetryConfig, TLSClientCo
 from bridge.telemetry import SELF
 from tests.exporters import otlp_data
 from tests.support.otlp_sink import OTLPSink
+from tests.support.polling import eventually
 
 FAST = RetryConfig(initial_interval=0.01, max_interval=0.05, max_elapsed_time=10.0)
 # One request per send, by one consumer: what these tests pin down (batching and concurrent
@@ -50,15 +50,6 @@ def exported(exporter: str) -> float:
 
 def dropped(exporter: str, reason: str, signal: str = "traces") -> float:
     return count("als_bridge_dropped_items_total", exporter=exporter, signal=signal, reason=reason)
-
-
-def eventually(predicate: Any, timeout: float = 5.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.01)
-    return True
 
 
 class Scripted:

@@ -20,6 +20,7 @@ from bridge.telemetry import SELF
 from tests.exporters import otlp_data
 from tests.exporters.persistent_support import NAME, durable_queue, numbered, received_ids
 from tests.support.otlp_sink import OTLPSink
+from tests.support.polling import eventually
 
 FAST = RetryConfig(initial_interval=0.02, max_interval=0.05, max_elapsed_time=0)
 SPANS = 4  # in otlp_data.traces()
@@ -179,7 +180,7 @@ def test_each_item_counted_once_when_shutdown_gives_up() -> None:
         queue.submit(Signal.TRACES, otlp_data.traces())
     time.sleep(0.3)
     assert not queue.shutdown(0.3)
-    assert _eventually(lambda: books("fake/recorder") == (0, 0, 25 * SPANS))
+    assert eventually(lambda: books("fake/recorder") == (0, 0, 25 * SPANS))
     assert queue.queue_length == 0
 
 
@@ -212,12 +213,3 @@ def test_persistent_queue_with_merging_and_consumers_delivers_each_once(
     assert books(NAME) == (100, 0, 0)
     assert max(len(r.resource_spans) for r in sink.traces) > 1  # the files were merged
     assert list(storage_directory(str(tmp_path), NAME).glob("*.req")) == []
-
-
-def _eventually(predicate: Any, timeout: float = 5.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.01)
-    return True

@@ -10,7 +10,6 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
 
 import grpc
 import pytest
@@ -18,22 +17,12 @@ from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 
 from bridge.demo import Mesh
 from tests.support.bridge import running_bridge, traces_and_logs_config
-from tests.support.otlp_sink import OTLPSink, attributes
+from tests.support.otlp_sink import Got, OTLPSink, attributes
 
 pytestmark = pytest.mark.envoy
 
 CLIENT, SERVER = Span.SpanKind.SPAN_KIND_CLIENT, Span.SpanKind.SPAN_KIND_SERVER
 ERROR, UNSET = Status.STATUS_CODE_ERROR, Status.STATUS_CODE_UNSET
-
-
-@dataclass
-class Got:
-    resource: dict[str, Any]
-    span: Span
-
-    @property
-    def attrs(self) -> dict[str, Any]:
-        return attributes(self.span.attributes)
 
 
 @dataclass

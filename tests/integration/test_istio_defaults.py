@@ -39,7 +39,7 @@ from bridge.demo.istio import IstioWorkload
 from bridge.demo.istio_mesh import AlsPath, Inbound, IstioMesh, Outbound, Proxy
 from tests.support.backends import Prometheus, VictoriaMetrics, _Store
 from tests.support.bridge import running_bridge
-from tests.support.otlp_sink import OTLPSink, attributes
+from tests.support.otlp_sink import Got, OTLPSink
 
 pytestmark = [pytest.mark.envoy, pytest.mark.backends, pytest.mark.slow]
 
@@ -222,16 +222,6 @@ def _send(mesh: IstioMesh) -> None:
 
 SPANS = 3 + 2 + 2 + 2 * 2 + 2 + 3 + 2 + 2  # see _send, in order
 ISTIO_REQUESTS = 2 + 2 + 2 + 2 * 2 + 2 + 2 + 1  # both reporters per sidecar hop; gateways and waypoint once
-
-
-@dataclass
-class Got:
-    resource: dict[str, Any]
-    span: Span
-
-    @property
-    def attrs(self) -> dict[str, Any]:
-        return attributes(self.span.attributes)
 
 
 @dataclass

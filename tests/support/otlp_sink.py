@@ -25,8 +25,10 @@ import grpc
 from opentelemetry.proto.collector.logs.v1 import logs_service_pb2, logs_service_pb2_grpc
 from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2, metrics_service_pb2_grpc
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
+from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
 from bridge.exporters._rpc_status import encode_status
+from tests.support.polling import eventually
 
 # signal -> (request class, response class, partial_success field, add-servicer function)
 _SIGNALS: dict[str, tuple[Any, Any, str, Any]] = {
@@ -250,12 +252,7 @@ class OTLPSink:
 
     def wait_for(self, predicate: Callable[[], bool], timeout: float = 10.0) -> bool:
         """Polls `predicate` until it holds (True) or `timeout` seconds pass (False)."""
-        deadline = time.monotonic() + timeout
-        while not predicate():
-            if time.monotonic() > deadline:
-                return False
-            time.sleep(0.01)
-        return True
+        return eventually(predicate, timeout)
 
     def clear(self) -> None:
         with self._lock:
@@ -289,6 +286,18 @@ class OTLPSink:
             self.received.append(received)
             if accepted:
                 getattr(self, received.signal).append(received.request)
+
+
+@dataclass
+class Got:
+    """One span the sink got, with its resource's attributes (a row of `spans()`)."""
+
+    resource: dict[str, Any]
+    span: Span
+
+    @property
+    def attrs(self) -> dict[str, Any]:
+        return attributes(self.span.attributes)
 
 
 def attributes(key_values: Any) -> dict[str, Any]:

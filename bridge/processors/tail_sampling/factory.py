@@ -1,27 +1,20 @@
 """The `tail_sampling` processor's factory: traces and logs pipelines.
 
 Its decision is taken where the receiver builds spans (`bridge.pipeline.sampling`): `create`
-registers it with the host for the pipeline and passes the items on untouched.
+(`bridge.factory.sampler_create`, shared with the other sampler) registers it with the host for
+the pipeline and passes the items on untouched.
 """
 
 from __future__ import annotations
 
 from bridge.config import Signal
-from bridge.factory import ProcessorFactory, Settings
-from bridge.pipeline.consumer import Consumer
+from bridge.factory import ProcessorFactory, sampler_create
 from bridge.processors.tail_sampling.config import TailSamplingConfig
 from bridge.processors.tail_sampling.sampler import TailSampler
-
-
-def _create(settings: Settings, config: TailSamplingConfig, next_consumer: Consumer) -> Consumer:
-    assert settings.pipeline is not None  # the service builds processors inside a pipeline
-    settings.host.add_sampler(settings.pipeline, settings.id, TailSampler(str(settings.id), config))
-    return next_consumer
-
 
 factory = ProcessorFactory(
     type="tail_sampling",
     config_class=TailSamplingConfig,
     signals=frozenset({Signal.TRACES, Signal.LOGS}),
-    create=_create,
+    create=sampler_create(TailSampler),
 )
